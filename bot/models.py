@@ -1,0 +1,211 @@
+"""The common request and result models every provider adapter maps to and from."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import InvalidRequest
+
+ASPECT_RATIOS: tuple[str, ...] = (
+    "21:9",
+    "16:9",
+    "3:2",
+    "4:3",
+    "5:4",
+    "1:1",
+    "4:5",
+    "3:4",
+    "2:3",
+    "9:16",
+    "9:21",
+)
+MAX_SEED = 2_147_483_647
+MAX_PROMPT_CHARS = 2000
+MAX_IMAGES = 4
+MAX_REFERENCE_BYTES = 10 * 1024 * 1024
+REFERENCE_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
+
+
+class OutputFormat(StrEnum):
+    """Image file formats a member can ask for."""
+
+    JPEG = "jpeg"
+    PNG = "png"
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type of this format."""
+        return f"image/{self.value}"
+
+
+# What a member may put in each field, in words; used in every refusal.
+ALLOWED: dict[str, str] = {
+    "prompt": f"text of 1 to {MAX_PROMPT_CHARS} characters",
+    "aspect_ratio": ", ".join(ASPECT_RATIOS),
+    "raw": "true or false",
+    "seed": f"a whole number from 0 to {MAX_SEED}",
+    "output_format": "jpeg or png",
+    "safety_tolerance": "a whole number from 0 (strictest) to 6 (most permissive)",
+    "reference": f"a JPEG, PNG or WebP image up to {MAX_REFERENCE_BYTES // (1024 * 1024)} MiB, "
+    "or an http(s) link to one",
+    "reference_strength": "a number from 0 to 1",
+    "count": f"a whole number from 1 to {MAX_IMAGES}",
+}
+
+
+class ReferenceImage(BaseModel):
+    """An image the result should resemble: uploaded bytes, or a link to fetch."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    url: str | None = None
+    data: bytes | None = None
+    content_type: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("give either an image or a link, not both")
+        if self.url is not None and not self.url.startswith(("https://", "http://")):
+            raise ValueError("the link must start with https://")
+        if self.data is not None:
+            if self.content_type not in REFERENCE_TYPES:
+                raise ValueError(
+                    f"the image type {self.content_type or 'unknown'} is not supported"
+                )
+            if len(self.data) > MAX_REFERENCE_BYTES:
+                raise ValueError("the image is too large")
+        return self
+
+    def base64(self) -> str:
+        """The bytes as bare base64 (BFL's ``image_prompt``)."""
+        assert self.data is not None
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_uri(self) -> str:
+        """The bytes as a ``data:`` URI, which fal and Replicate accept in place of a URL."""
+        return f"data:{self.content_type};base64,{self.base64()}"
+
+
+class GenerationRequest(BaseModel):
+    """What a member asked for, checked once here so no adapter sees bad input."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    aspect_ratio: str = "1:1"
+    raw: bool = False
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    output_format: OutputFormat = OutputFormat.JPEG
+    safety_tolerance: int = Field(default=2, ge=0, le=6)
+    reference: ReferenceImage | None = None
+    reference_strength: float = Field(default=0.1, ge=0.0, le=1.0)
+    count: int = Field(default=1, ge=1, le=MAX_IMAGES)
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _known_ratio(cls, value: str) -> str:
+        if value not in ASPECT_RATIOS:
+            raise ValueError(f"{value!r} is not a supported aspect ratio")
+        return value
+
+    @classmethod
+    def parse(cls, **fields: Any) -> Self:
+        """Build a request or raise InvalidRequest naming the first bad field."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            raise _invalid(exc) from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        """Load a request stored by ``model_dump_json``."""
+        return cls.model_validate_json(text)
+
+
+def _invalid(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors(include_url=False)[0]
+    loc = first.get("loc") or ("request",)
+    field = str(loc[0])
+    reason = first.get("msg", "invalid value")
+    if reason.startswith("Value error, "):
+        reason = reason.removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        return InvalidRequest("unknown option", field=field, allowed=", ".join(ALLOWED))
+    return InvalidRequest(reason[:1].lower() + reason[1:], field=field, allowed=ALLOWED.get(field))
+
+
+class GeneratedImage(BaseModel):
+    """One image as delivered: its bytes and what we know of them."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    data: bytes = Field(repr=False)
+    content_type: str
+    width: int
+    height: int
+    nsfw: bool = False
+    seed: int | None = None
+
+    @property
+    def extension(self) -> str:
+        """File extension for this image's type."""
+        return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(
+            self.content_type, "bin"
+        )
+
+
+class Timings(BaseModel):
+    """Where the time went, in seconds, measured by us (and the provider's own figure)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    submit: float = 0.0
+    wait: float = 0.0
+    download: float = 0.0
+    provider: float | None = None
+
+    @property
+    def total(self) -> float:
+        """Submit, wait and download together."""
+        return self.submit + self.wait + self.download
+
+
+class GenerationResult(BaseModel):
+    """What came back: the images, the seed, and where and how fast they were made."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    images: tuple[GeneratedImage, ...]
+    seed: int | None
+    provider: str
+    job_id: str
+    timings: Timings
+    notes: tuple[str, ...] = ()
+
+    @property
+    def nsfw(self) -> bool:
+        """True when the provider flagged any image."""
+        return any(image.nsfw for image in self.images)
+
+
+def decode_base64(text: str) -> bytes:
+    """Decode bare or ``data:`` base64 as providers send it; ValueError if it is not."""
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not valid base64") from exc

@@ -1,0 +1,533 @@
+"""What every provider adapter is: capabilities, a plan, a resumable handle, submit/wait/cancel.
+
+An adapter holds only its provider's protocol: how to build the body, where to
+send it, how to read the answers (pure functions in its module). The flow that
+is the same everywhere (retries, polling schedule, downloads, partial results,
+timings) lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from bot.errors import (
+    BadCredentials,
+    ContentModerated,
+    OutOfCredit,
+    ProviderError,
+    ProviderRejected,
+    TaskFailed,
+    Transient,
+)
+from bot.images import probe
+from bot.models import (
+    MAX_PROMPT_CHARS,
+    MAX_REFERENCE_BYTES,
+    MAX_SEED,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    OutputFormat,
+    Timings,
+)
+from bot.providers.http import (
+    HttpClient,
+    Response,
+    RetryPolicy,
+    is_retryable_status,
+    transient_for_status,
+    with_retries,
+)
+from bot.providers.polling import DurationEstimator, PollPlanner, PollTuning
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+# --- what a provider can do --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can serve exactly; checked before anything is sent."""
+
+    aspect_ratios: frozenset[str]
+    formats: frozenset[OutputFormat] = frozenset(OutputFormat)
+    max_images_per_task: int = 1
+    reference_bytes: bool = False
+    reference_url: bool = False
+    safety_tolerance: tuple[int, int] | None = None
+    raw: bool = True
+    seed_range: tuple[int, int] = (0, MAX_SEED)
+    cancel: bool = False
+    resumable: bool = True
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+    max_concurrent_tasks: int | None = None
+
+    def refusals(self, request: GenerationRequest) -> list[str]:
+        """Why this provider cannot serve ``request`` exactly (empty when it can)."""
+        why: list[str] = []
+        if request.aspect_ratio not in self.aspect_ratios:
+            why.append(
+                f"aspect ratio {request.aspect_ratio} not offered "
+                f"(offers {', '.join(sorted(self.aspect_ratios, key=_ratio))})"
+            )
+        if request.output_format not in self.formats:
+            why.append(f"cannot make {request.output_format.value}")
+        if request.raw and not self.raw:
+            why.append("cannot make raw images")
+        if (
+            request.seed is not None
+            and not self.seed_range[0] <= request.seed <= self.seed_range[1]
+        ):
+            why.append(f"seed must be from {self.seed_range[0]} to {self.seed_range[1]}")
+        if len(request.prompt) > self.max_prompt_chars:
+            why.append(f"prompt longer than {self.max_prompt_chars} characters")
+        ref = request.reference
+        if ref is not None:
+            if not (self.reference_bytes or self.reference_url):
+                why.append("cannot take a reference image")
+            elif ref.data is not None and not self.reference_bytes:
+                why.append("takes a reference image only as a link")
+            elif ref.url is not None and not self.reference_url:
+                why.append("takes a reference image only as an upload")
+        return why
+
+
+def _ratio(text: str) -> float:
+    w, h = text.split(":")
+    return -int(w) / int(h)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a request maps onto a provider: tasks, seeds, tolerance sent, and what was adapted."""
+
+    provider: str
+    images_per_task: tuple[int, ...]
+    seeds: tuple[int | None, ...]
+    safety_tolerance: int | None
+    notes: tuple[str, ...] = ()
+
+
+def make_plan(name: str, caps: Capabilities, request: GenerationRequest) -> Plan:
+    """Split the request into tasks and clamp the tolerance, saying openly what changed."""
+    notes: list[str] = []
+    per = caps.max_images_per_task
+    sizes = [per] * (request.count // per) + ([request.count % per] if request.count % per else [])
+    if len(sizes) > 1:
+        notes.append(f"{request.count} images made as {len(sizes)} separate {name} tasks")
+    if request.seed is None:
+        seeds: list[int | None] = [None] * len(sizes)
+    else:
+        lo, hi = caps.seed_range
+        seeds = [lo + (request.seed - lo + i) % (hi - lo + 1) for i in range(len(sizes))]
+        if len(sizes) > 1:
+            notes.append(f"seeds {seeds[0]}…{seeds[-1]}, one per task")
+    tolerance: int | None
+    if caps.safety_tolerance is None:
+        tolerance = None
+        notes.append(f"{name} cannot set a safety tolerance; its own filter applies")
+    else:
+        lo, hi = caps.safety_tolerance
+        tolerance = min(hi, max(lo, request.safety_tolerance))
+        if tolerance != request.safety_tolerance:
+            notes.append(
+                f"safety tolerance {request.safety_tolerance} sent as {tolerance} "
+                f"({name} accepts {lo}–{hi})"
+            )
+    return Plan(name, tuple(sizes), tuple(seeds), tolerance, tuple(notes))
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What an adapter needs from settings: its key, its base URL(s), its model name."""
+
+    api_key: SecretStr
+    base_url: str
+    model: str | None = None
+    extra_urls: Mapping[str, str] = field(default_factory=dict)
+    max_wait: float = 600.0
+
+
+# --- handles and outcomes -----------------------------------------------------------------
+
+
+class ImageRef(BaseModel):
+    """One finished image at the provider: where to fetch it and its NSFW flag."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    nsfw: bool = False
+    seed: int | None = None
+
+
+class TaskOutcome(BaseModel):
+    """A provider task that finished with images."""
+
+    model_config = ConfigDict(frozen=True)
+
+    images: tuple[ImageRef, ...]
+    seed: int | None = None
+    provider_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A provider task still running; ``progress`` from 0 to 1 when the provider tells."""
+
+    progress: float | None = None
+
+
+class TaskRef(BaseModel):
+    """One task at a provider: its id, the URLs it gave, and its outcome if already known."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    seed: int | None = None
+    count: int = 1
+    urls: dict[str, str] = {}
+    outcome: TaskOutcome | None = None
+
+
+class JobHandle(BaseModel):
+    """All a restarted bot needs to pick up a submitted job; stored as JSON."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    tasks: tuple[TaskRef, ...]
+    submitted_at: float
+    submit_seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def job_id(self) -> str:
+        """The provider's job id (task ids joined when one job took several tasks)."""
+        return ",".join(task.id for task in self.tasks)
+
+
+# --- the adapter base ---------------------------------------------------------------------
+
+SUBMIT_RETRY = RetryPolicy(attempts=3, max_retry_after=2.0)
+READ_RETRY = RetryPolicy(attempts=4, max_retry_after=30.0)
+
+
+class Provider(ABC):
+    """One hosted API serving FLUX 1.1 [pro] Ultra, behind the common models."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(
+        self,
+        http: HttpClient,
+        config: ProviderConfig,
+        *,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        polling: PollTuning = PollTuning(),
+    ) -> None:
+        self.http = http
+        self.config = config
+        self.clock = clock
+        self.sleep = sleep
+        self.polling = polling
+        self.estimator = DurationEstimator()
+
+    # hooks each adapter fills in
+
+    @abstractmethod
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that carry the API key."""
+
+    @abstractmethod
+    async def submit_task(self, request: GenerationRequest, plan: Plan, index: int) -> TaskRef:
+        """Start task ``index`` of the plan; may return it already finished."""
+
+    @abstractmethod
+    async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
+        """Wait, the cheapest way this provider offers, until the task has images."""
+
+    @abstractmethod
+    async def check_credentials(self) -> None:
+        """Make the cheapest call that proves the key works; raise BadCredentials if not."""
+
+    def classify(self, response: Response, *, submit: bool) -> ProviderError:
+        """Turn a non-2xx answer into the taxonomy; adapters refine the generic reading."""
+        return generic_error(response, self.name, submit=submit)
+
+    async def cancel_task(self, task: TaskRef) -> bool:
+        """Ask the provider to stop a task; False where it cannot."""
+        return False
+
+    # the common flow
+
+    def plan(self, request: GenerationRequest) -> Plan:
+        """How this provider will serve ``request`` (call only when ``refusals`` is empty)."""
+        return make_plan(self.name, self.capabilities, request)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Submit and wait: the whole job in one call (the CLI and tests use it)."""
+        return await self.wait(await self.submit(request))
+
+    async def submit(self, request: GenerationRequest) -> JobHandle:
+        """Start every task of the plan; keep whatever the provider accepted."""
+        plan = self.plan(request)
+        started, t0 = self.clock(), time.monotonic()
+        results = await asyncio.gather(
+            *(self.submit_task(request, plan, i) for i in range(len(plan.images_per_task))),
+            return_exceptions=True,
+        )
+        tasks = [r for r in results if isinstance(r, TaskRef)]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for err in errors:
+            if not isinstance(err, Exception):
+                raise err
+        notes = list(plan.notes)
+        if errors and not tasks:
+            raise errors[0]
+        if errors:
+            log.warning(
+                "%s accepted %d of %d tasks: %s",
+                self.name,
+                len(tasks),
+                len(results),
+                describe(errors[0]),
+            )
+            notes.append(f"{len(errors)} of {len(results)} tasks could not be started")
+        return JobHandle(
+            provider=self.name,
+            tasks=tuple(tasks),
+            submitted_at=started,
+            submit_seconds=time.monotonic() - t0,
+            notes=tuple(notes),
+        )
+
+    async def wait(self, handle: JobHandle) -> GenerationResult:
+        """Wait for every task, download every image at once, and assemble the result."""
+        t0 = time.monotonic()
+        settled = await asyncio.gather(
+            *(self._outcome(task, handle.submitted_at) for task in handle.tasks),
+            return_exceptions=True,
+        )
+        outcomes = [o for o in settled if isinstance(o, TaskOutcome)]
+        errors = [e for e in settled if isinstance(e, BaseException)]
+        for err in errors:
+            if not isinstance(err, Exception):
+                raise err
+        if not outcomes:
+            raise _most_telling(errors)
+        t1 = time.monotonic()
+        refs = [(ref, o.seed) for o in outcomes for ref in o.images]
+        images = await asyncio.gather(*(self._fetch(ref, seed) for ref, seed in refs))
+        t2 = time.monotonic()
+        notes = list(handle.notes)
+        if errors:
+            notes.append(
+                f"{len(errors)} of {len(settled)} tasks failed: "
+                f"{_most_telling(errors).user_message}"
+            )
+        seeds = [o.seed for o in outcomes if o.seed is not None]
+        provider_times = [o.provider_seconds for o in outcomes if o.provider_seconds is not None]
+        return GenerationResult(
+            images=tuple(images),
+            seed=seeds[0] if seeds else None,
+            provider=self.name,
+            job_id=handle.job_id,
+            timings=Timings(
+                submit=handle.submit_seconds,
+                wait=t1 - t0,
+                download=t2 - t1,
+                provider=max(provider_times) if provider_times else None,
+            ),
+            notes=tuple(notes),
+        )
+
+    async def cancel(self, handle: JobHandle) -> bool:
+        """Cancel every unfinished task; True only if the provider confirmed each."""
+        pending = [task for task in handle.tasks if task.outcome is None]
+        if not pending or not self.capabilities.cancel:
+            return False
+        confirmed = await asyncio.gather(
+            *(self.cancel_task(t) for t in pending), return_exceptions=True
+        )
+        return all(c is True for c in confirmed)
+
+    # helpers for adapters
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        submit: bool = False,
+        idempotent: bool = False,
+        timeout: float | None = None,
+    ) -> Response:
+        """One authenticated call with the shared retry rule.
+
+        Reads are repeated on retryable errors. A submit is repeated only when the
+        provider surely did not take it (or the request is idempotent), so a job is
+        never started twice.
+        """
+
+        async def once() -> Response:
+            resp = await self.http.request(
+                method,
+                url,
+                provider=self.name,
+                json=json,
+                timeout=timeout,
+                headers={**self.auth_headers(), **(headers or {})},
+            )
+            if not resp.ok:
+                raise self.redact(self.classify(resp, submit=submit))
+            return resp
+
+        if submit and not idempotent:
+            return await with_retries(
+                once, SUBMIT_RETRY, may_repeat=_surely_not_accepted, sleep=self.sleep
+            )
+        return await with_retries(once, SUBMIT_RETRY if submit else READ_RETRY, sleep=self.sleep)
+
+    async def poll(
+        self,
+        check: Callable[[], Awaitable[Pending | TaskOutcome]],
+        submitted_at: float,
+    ) -> TaskOutcome:
+        """Poll ``check`` on the learned schedule until it yields an outcome or time runs out."""
+        planner = PollPlanner(self.estimator, self.polling)
+        await self.sleep(planner.first_delay(self.clock() - submitted_at))
+        failures = 0
+        while True:
+            elapsed = self.clock() - submitted_at
+            try:
+                state = await check()
+            except Transient as exc:
+                failures += 1
+                if elapsed > self.config.max_wait:
+                    raise
+                log.warning("%s poll failed (%d in a row): %s", self.name, failures, describe(exc))
+                await self.sleep(min(30.0, self.polling.budget * failures))
+                continue
+            failures = 0
+            elapsed = self.clock() - submitted_at
+            if isinstance(state, TaskOutcome):
+                planner.done(elapsed)
+                return state
+            if elapsed > self.config.max_wait:
+                raise Transient(
+                    f"still pending after {elapsed:.0f} s; gave up waiting",
+                    provider=self.name,
+                    accepted=True,
+                )
+            await self.sleep(planner.next_delay(elapsed, state.progress))
+
+    def redact(self, error: ProviderError) -> ProviderError:
+        """Remove the API key from an error's detail, whatever the provider echoed."""
+        key = self.config.api_key.get_secret_value()
+        if key and key in error.detail:
+            error.detail = error.detail.replace(key, "[redacted]")
+            error.args = (error.detail,)
+        return error
+
+    async def _outcome(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
+        if task.outcome is not None:
+            return task.outcome
+        return await self.await_task(task, submitted_at)
+
+    async def _fetch(self, ref: ImageRef, seed: int | None) -> GeneratedImage:
+        async def once() -> tuple[bytes, str | None]:
+            return await self.http.download(ref.url, provider=self.name)
+
+        data, _ = await with_retries(once, READ_RETRY, sleep=self.sleep)
+        try:
+            info = probe(data)
+        except ValueError as exc:
+            raise Transient(f"downloaded file is {exc}", provider=self.name, accepted=True) from exc
+        return GeneratedImage(
+            data=data,
+            content_type=info.content_type,
+            width=info.width,
+            height=info.height,
+            nsfw=ref.nsfw,
+            seed=ref.seed or seed,
+        )
+
+
+def _surely_not_accepted(error: ProviderError) -> bool:
+    return error.accepted is False
+
+
+def _most_telling(errors: list[BaseException]) -> Exception:
+    """The error to report when no task produced an image: moderation first, then the rest."""
+    for kind in (ContentModerated, ProviderRejected, BadCredentials, OutOfCredit, TaskFailed):
+        for err in errors:
+            if isinstance(err, kind):
+                return err
+    first = errors[0]
+    assert isinstance(first, Exception)
+    return first
+
+
+def describe(error: BaseException) -> str:
+    """A log line for any error, detailed for ours."""
+    return getattr(error, "log_message", None) or f"{type(error).__name__}: {error}"
+
+
+def generic_error(response: Response, provider: str, *, submit: bool) -> ProviderError:
+    """The reading of a non-2xx answer that fits most providers; adapters refine it."""
+    status, text = response.status, response.text()
+    accepted = not submit
+    if status in (401, 403):
+        return BadCredentials(
+            f"HTTP {status}: {text}", provider=provider, status=status, accepted=False
+        )
+    if status == 402:
+        return OutOfCredit(
+            f"HTTP {status}: {text}", provider=provider, status=status, accepted=False
+        )
+    if is_retryable_status(status):
+        return transient_for_status(response, provider, accepted=None if submit else accepted)
+    if 400 <= status < 500:
+        return ProviderRejected(text or f"HTTP {status}", provider=provider, status=status)
+    return Transient(
+        f"HTTP {status}: {text}",
+        provider=provider,
+        status=status,
+        accepted=None if submit else accepted,
+    )
+
+
+async def fetch_reference(http: HttpClient, url: str, provider: str) -> bytes:
+    """Download a linked reference image for a provider that takes only bytes."""
+    try:
+        data, _ = await http.download(url, provider=provider)
+        probe(data)
+    except (Transient, ValueError) as exc:
+        raise ProviderRejected(
+            "the reference image link could not be read as an image",
+            provider=provider,
+            field="reference",
+        ) from exc
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise ProviderRejected(
+            "the reference image behind the link is too large", provider=provider, field="reference"
+        )
+    return data
