@@ -97,11 +97,14 @@ class ProviderError(ImagineError):
         status: int | None = None,
         accepted: bool | None = None,
         retry_after: float | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(detail, provider=provider)
         self.status = status
         self.accepted = accepted
         self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
 
     @property
     def log_message(self) -> str:
@@ -167,14 +170,25 @@ class ProviderRejected(InvalidRequest, ProviderError):
         provider: str | None = None,
         status: int | None = None,
         field: str | None = None,
+        accepted: bool | None = False,
     ) -> None:
-        ProviderError.__init__(self, detail, provider=provider, status=status, accepted=False)
+        ProviderError.__init__(self, detail, provider=provider, status=status, accepted=accepted)
         self.field = field
         self.allowed = None
 
     @property
     def user_message(self) -> str:
         return f"The image provider refused the request: {self.detail}."
+
+
+class ProviderMisconfigured(ProviderError):
+    """The operator's settings point at something the provider does not have (model, path)."""
+
+    failover = True
+
+    @property
+    def user_message(self) -> str:
+        return "An image provider is misconfigured; the operator has been told."
 
 
 class Transient(ProviderError):

@@ -288,9 +288,15 @@ class Provider(ABC):
         """Start every task of the plan; keep whatever the provider accepted."""
         plan = self.plan(request)
         started, t0 = self.clock(), time.monotonic()
+        # One job never has more tasks in flight than the provider allows an account.
+        slots = asyncio.Semaphore(self.capabilities.max_concurrent_tasks or len(plan.seeds))
+
+        async def one(index: int) -> TaskRef:
+            async with slots:
+                return await self.submit_task(request, plan, index)
+
         results = await asyncio.gather(
-            *(self.submit_task(request, plan, i) for i in range(len(plan.images_per_task))),
-            return_exceptions=True,
+            *(one(i) for i in range(len(plan.images_per_task))), return_exceptions=True
         )
         tasks = [r for r in results if isinstance(r, TaskRef)]
         errors = [r for r in results if isinstance(r, BaseException)]
@@ -424,7 +430,8 @@ class Provider(ABC):
                 if elapsed > self.config.max_wait:
                     raise
                 log.warning("%s poll failed (%d in a row): %s", self.name, failures, describe(exc))
-                await self.sleep(min(30.0, self.polling.budget * failures))
+                pause = min(30.0, self.polling.budget * failures)
+                await self.sleep(exc.retry_after if exc.retry_after is not None else pause)
                 continue
             failures = 0
             elapsed = self.clock() - submitted_at

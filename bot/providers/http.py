@@ -238,7 +238,11 @@ class HttpClient:
             if resp.status != 200:
                 body = await _read_capped(resp, 64 * 1024, provider)
                 raise StreamRefused(Response(resp.status, resp.headers, body, str(resp.url)))
-            yield _events(resp, provider, where)
+            events = _events(resp, provider, where)
+            try:
+                yield events
+            finally:
+                await events.aclose()
 
     async def download(self, url: str, *, provider: str) -> tuple[bytes, str | None]:
         """Fetch an image at once, with a size cap and a timeout; never sends credentials."""

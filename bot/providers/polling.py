@@ -13,13 +13,16 @@ from dataclasses import dataclass
 
 
 class DurationEstimator:
-    """Learns how long one provider takes from submit to done, shared by its jobs."""
+    """Learns how long one provider takes from submit to done, shared by its jobs.
 
-    def __init__(
-        self, prior: float | None = None, *, weight: float = 0.5, probe_step: float = 0.01
-    ) -> None:
+    Observations come in three kinds: a point (progress extrapolation, a tight
+    bracket), a lower bound (still pending at t) and an upper bound (done by t).
+    Upper bounds nudge the estimate slightly earlier each time, so it can follow
+    a provider that got faster; a pending answer pushes it back up.
+    """
+
+    def __init__(self, prior: float | None = None, *, probe_step: float = 0.005) -> None:
         self._value = prior
-        self._weight = weight
         self._probe_step = probe_step
 
     @property
@@ -27,12 +30,16 @@ class DurationEstimator:
         """Seconds from submit to done, or None before anything is known."""
         return self._value
 
-    def observe(self, seconds: float) -> None:
-        """A completion time known to within a poll (progress extrapolation, tight bracket)."""
+    def observe(self, seconds: float, weight: float = 0.5) -> None:
+        """A completion time known to within a poll."""
         if seconds <= 0:
             return
         v = self._value
-        self._value = seconds if v is None else (1 - self._weight) * v + self._weight * seconds
+        self._value = seconds if v is None else (1 - weight) * v + weight * seconds
+
+    def observe_lower_bound(self, seconds: float) -> None:
+        """Still pending ``seconds`` after submit: it takes at least that long."""
+        self._value = seconds if self._value is None else max(self._value, seconds)
 
     def observe_upper_bound(self, seconds: float) -> None:
         """Done at or before ``seconds``: move a little earlier, so the estimate can fall too."""
@@ -75,6 +82,7 @@ class PollPlanner:
     polls: int = 0
     _last_pending: float | None = None
     _had_progress: bool = False
+    _overdue: int = 0
 
     def first_delay(self, elapsed: float) -> float:
         """Seconds to sleep before the first poll, ``elapsed`` seconds after submit."""
@@ -90,14 +98,14 @@ class PollPlanner:
         self._last_pending = elapsed
         if progress is not None and 0.05 <= progress < 1.0:
             finish = elapsed / progress
-            self.estimator.observe(finish)
+            self.estimator.observe(finish, weight=0.8)
             self._had_progress = True
             delay = finish - elapsed + t.margin
         else:
-            estimate = self.estimator.value
-            if estimate is not None and estimate < elapsed:
-                self.estimator.observe(elapsed)
-            delay = min(t.max_gap, max(t.min_gap, elapsed * 0.25))
+            self.estimator.observe_lower_bound(elapsed)
+            # Past the expected time, completion is near: look again soon, then less often.
+            delay = min(t.max_gap, t.min_gap * 2**self._overdue)
+            self._overdue += 1
         return self._within_budget(elapsed, max(t.min_gap, delay))
 
     def done(self, elapsed: float) -> None:

@@ -1,0 +1,130 @@
+"""``imagine-bot`` / ``python -m bot``: the operator's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot import cli
+from bot.app import open_core
+from bot.errors import ImagineError
+from bot.logs import setup_logging
+from bot.models import ASPECT_RATIOS
+from bot.providers.base import describe
+from bot.settings import PROVIDER_NAMES, Settings, SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's grammar."""
+    root = argparse.ArgumentParser(prog="imagine-bot", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    gen = commands.add_parser("generate", help="make an image from the command line")
+    gen.add_argument("prompt")
+    gen.add_argument(
+        "--aspect",
+        default="1:1",
+        choices=ASPECT_RATIOS,
+        metavar="W:H",
+        help=f"aspect ratio, one of {', '.join(ASPECT_RATIOS)} (default 1:1)",
+    )
+    gen.add_argument(
+        "--provider",
+        choices=PROVIDER_NAMES,
+        help="use only this provider (default: the configured order, with failover)",
+    )
+    gen.add_argument("--raw", action="store_true", help="FLUX raw mode: less processed look")
+    gen.add_argument("--seed", type=int, help="seed for a repeatable image")
+    gen.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("jpeg", "png"),
+        help="file format (default: from -o's suffix, else jpeg)",
+    )
+    gen.add_argument(
+        "--tolerance",
+        type=int,
+        default=2,
+        help="safety tolerance, 0 strictest … 6 most permissive (default 2)",
+    )
+    gen.add_argument("--count", type=int, default=1, help="number of images, 1–4")
+    gen.add_argument("--reference", help="reference image: a file or an http(s) link")
+    gen.add_argument(
+        "--strength",
+        type=float,
+        default=0.1,
+        help="how strongly the reference steers, 0–1 (default 0.1)",
+    )
+    gen.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("image.jpg"),
+        help="where to write the image (default image.jpg)",
+    )
+
+    commands.add_parser("providers", help="list providers and check each one's credentials")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit 2 on bad settings or arguments, 1 when the command failed."""
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"imagine-bot: bad setting: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.secrets())
+    try:
+        return asyncio.run(_run(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "providers":
+        async with open_core(settings) as core:
+            lines, ok = await cli.check_providers(core, settings)
+        print("\n".join(lines))
+        return 0 if ok else 1
+    try:
+        request = cli.build_request(
+            args.prompt,
+            aspect=args.aspect,
+            raw=args.raw,
+            seed=args.seed,
+            output_format=args.output_format,
+            tolerance=args.tolerance,
+            count=args.count,
+            reference=args.reference,
+            strength=args.strength,
+            output=args.output,
+        )
+        async with open_core(settings) as core:
+            if not core.router.providers:
+                print(
+                    "imagine-bot: no provider is configured; set one of the API key variables "
+                    "(see README)",
+                    file=sys.stderr,
+                )
+                return 2
+            lines = await cli.generate(core, request, provider=args.provider, output=args.output)
+    except ImagineError as exc:
+        log.info("%s", describe(exc))
+        print(f"imagine-bot: {exc.user_message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"imagine-bot: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The operator's command line: make one image, or check every provider's credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bot.app import Core
+from bot.errors import BadCredentials, ImagineError, InvalidRequest
+from bot.images import probe
+from bot.models import GenerationRequest, GenerationResult, ReferenceImage
+from bot.providers.base import Provider, describe
+from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES, Settings
+
+SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+def build_request(
+    prompt: str,
+    *,
+    aspect: str,
+    raw: bool,
+    seed: int | None,
+    output_format: str | None,
+    tolerance: int,
+    count: int,
+    reference: str | None,
+    strength: float,
+    output: Path,
+) -> GenerationRequest:
+    """The request the flags describe; the format follows ``-o``'s suffix unless given."""
+    fmt = output_format or SUFFIX_FORMATS.get(output.suffix.lower(), "jpeg")
+    ref = None
+    if reference is not None:
+        if reference.startswith(("http://", "https://")):
+            ref = ReferenceImage(url=reference)
+        else:
+            data = Path(reference).read_bytes()
+            try:
+                info = probe(data)
+            except ValueError as exc:
+                raise InvalidRequest(
+                    f"{reference} is {exc}", field="reference", allowed="a JPEG, PNG or WebP file"
+                ) from exc
+            ref = ReferenceImage(data=data, content_type=info.content_type)
+    return GenerationRequest.parse(
+        prompt=prompt,
+        aspect_ratio=aspect,
+        raw=raw,
+        seed=seed,
+        output_format=fmt,
+        safety_tolerance=tolerance,
+        count=count,
+        reference=ref,
+        reference_strength=strength,
+    )
+
+
+async def generate(
+    core: Core, request: GenerationRequest, *, provider: str | None, output: Path
+) -> list[str]:
+    """Make the image(s), write them next to ``output``, and describe what happened."""
+    if provider is not None and provider not in core.router.providers:
+        key_var = PROVIDER_VARIABLES[provider][0]
+        raise InvalidRequest(
+            f"{provider} is not configured (set {key_var})",
+            field="provider",
+            allowed=", ".join(core.router.providers) or "none configured",
+        )
+    result = await core.router.generate(request, only=provider)
+    return [*write_images(result, output), summary(result)]
+
+
+def write_images(result: GenerationResult, output: Path) -> list[str]:
+    """Write each image; several get -1, -2… before the suffix. Returns one line per file."""
+    lines = []
+    many = len(result.images) > 1
+    for i, image in enumerate(result.images, start=1):
+        stem = f"{output.stem}-{i}" if many else output.stem
+        path = output.with_name(f"{stem}.{image.extension}")
+        path.write_bytes(image.data)
+        flag = "  [flagged NSFW by the provider]" if image.nsfw else ""
+        lines.append(f"wrote {path} ({image.width}×{image.height}, {image.content_type}){flag}")
+    return lines
+
+
+def summary(result: GenerationResult) -> str:
+    """Seed, provider, time and NSFW flag on one line, then any adaptation notes."""
+    seed = result.seed if result.seed is not None else "unknown"
+    line = (
+        f"seed {seed} · provider {result.provider} · {result.timings.total:.2f} s · "
+        f"nsfw {'yes' if result.nsfw else 'no'}"
+    )
+    return "\n".join([line, *(f"note: {note}" for note in result.notes)])
+
+
+async def check_providers(core: Core, settings: Settings) -> tuple[list[str], bool]:
+    """One line per known provider: not set, ok, or what is wrong. True when all set ones work."""
+    configured = core.router.providers
+    checks = await asyncio.gather(*(_check(p) for p in configured.values()))
+    results = dict(zip(configured, checks, strict=True))
+    lines, all_ok = [], True
+    for name in PROVIDER_NAMES:
+        url = settings.base_url(name) or "-"
+        if name not in configured:
+            lines.append(f"{name:<14} not set   set {PROVIDER_VARIABLES[name][0]} to enable")
+            continue
+        ok, detail = results[name]
+        all_ok &= ok
+        lines.append(f"{name:<14} {'ok' if ok else 'FAILED':<9} {detail}  {url}")
+    return lines, all_ok and bool(configured)
+
+
+async def _check(provider: Provider) -> tuple[bool, str]:
+    started = time.monotonic()
+    try:
+        await provider.check_credentials()
+    except BadCredentials:
+        return False, "the API key was refused"
+    except ImagineError as exc:
+        return False, describe(exc)
+    return True, f"key accepted in {time.monotonic() - started:.2f} s"

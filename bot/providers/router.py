@@ -1,0 +1,174 @@
+"""Choosing a provider for each request and failing over between them.
+
+Order: the operator's configured order, minus providers that cannot serve the
+request exactly and those whose breaker is open. A submit fails over on
+errors that another provider may not have (transient faults, rate limits,
+refused credentials, empty balance), never on moderation or invalid input.
+Once a provider has accepted a job the router waits for it; it moves on only
+when the provider says the task failed, and never submits to it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.errors import ImagineError, NoProviderAvailable, RateLimited, TaskFailed
+from bot.models import GenerationRequest, GenerationResult
+from bot.providers.base import JobHandle, Provider, describe
+from bot.providers.health import CircuitBreaker, ProviderHealth, counts_against_health
+
+log = logging.getLogger(__name__)
+
+OnSubmitted = Callable[[JobHandle], Awaitable[None]]
+
+
+class Router:
+    """The one entry to the providers for the rest of the bot."""
+
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        breaker_threshold: int = 3,
+        breaker_cooldown: float = 30.0,
+    ) -> None:
+        self.providers: dict[str, Provider] = {p.name: p for p in providers}
+        self.health: dict[str, ProviderHealth] = {
+            p.name: ProviderHealth(
+                CircuitBreaker(clock=clock, threshold=breaker_threshold, cooldown=breaker_cooldown)
+            )
+            for p in providers
+        }
+
+    def refusals(self, request: GenerationRequest, *, only: str | None = None) -> dict[str, str]:
+        """Why each configured provider cannot serve ``request`` exactly (empty reasons omitted)."""
+        reasons: dict[str, str] = {}
+        for name, provider in self._pool(only).items():
+            why = provider.capabilities.refusals(request)
+            if why:
+                reasons[name] = "; ".join(why)
+        return reasons
+
+    def can_serve(self, request: GenerationRequest) -> bool:
+        """True when at least one configured provider can serve ``request`` exactly."""
+        return len(self.refusals(request)) < len(self.providers)
+
+    async def submit(
+        self,
+        request: GenerationRequest,
+        *,
+        exclude: Sequence[str] = (),
+        only: str | None = None,
+    ) -> JobHandle:
+        """Submit to the first provider that takes the job; fail over where it is safe."""
+        reasons = self.refusals(request, only=only)
+        last: ImagineError | None = None
+        for name, provider in self._pool(only).items():
+            if name in reasons:
+                continue
+            if name in exclude:
+                reasons[name] = "already tried for this job"
+                continue
+            breaker = self.health[name].breaker
+            if not breaker.allow():
+                reasons[name] = f"paused after failures (retry in {breaker.retry_in():.0f} s)"
+                continue
+            try:
+                handle = await provider.submit(request)
+            except ImagineError as exc:
+                self._failed(name, exc)
+                if not exc.failover:
+                    raise
+                log.warning(
+                    "submit to %s failed, trying the next provider: %s", name, describe(exc)
+                )
+                reasons[name] = exc.user_message
+                last = exc
+                continue
+            return handle
+        raise NoProviderAvailable(reasons, retry_after=self._retry_after(last)) from last
+
+    async def wait(self, handle: JobHandle) -> GenerationResult:
+        """Wait for a submitted job at the provider that has it, and record how it went."""
+        provider = self.providers.get(handle.provider)
+        if provider is None:
+            raise TaskFailed(
+                f"job {handle.job_id} was submitted to {handle.provider}, which is no longer "
+                "configured",
+                provider=handle.provider,
+            )
+        try:
+            result = await provider.wait(handle)
+        except ImagineError as exc:
+            self._failed(handle.provider, exc)
+            raise
+        health = self.health[handle.provider]
+        health.breaker.record_success()
+        health.record(True, result.timings.total)
+        return result
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        on_submitted: OnSubmitted | None = None,
+        only: str | None = None,
+    ) -> GenerationResult:
+        """Submit, wait, and on a provider-side task failure move to the next provider."""
+        tried: list[str] = []
+        while True:
+            handle = await self.submit(request, exclude=tried, only=only)
+            if on_submitted is not None:
+                await on_submitted(handle)
+            try:
+                return await self.wait(handle)
+            except TaskFailed as exc:
+                tried.append(handle.provider)
+                log.warning(
+                    "%s failed the task, trying another provider: %s",
+                    handle.provider,
+                    describe(exc),
+                )
+                if not self._has_untried(request, tried, only):
+                    raise
+
+    async def resume(self, handle: JobHandle) -> GenerationResult:
+        """Finish a job submitted before a restart."""
+        return await self.wait(handle)
+
+    async def cancel(self, handle: JobHandle) -> bool:
+        """Ask the provider to stop the job; False where it cannot or did not confirm."""
+        provider = self.providers.get(handle.provider)
+        if provider is None:
+            return False
+        try:
+            return await provider.cancel(handle)
+        except ImagineError as exc:
+            log.warning("cancel at %s failed: %s", handle.provider, describe(exc))
+            return False
+
+    def _pool(self, only: str | None) -> dict[str, Provider]:
+        if only is None:
+            return self.providers
+        return {only: self.providers[only]} if only in self.providers else {}
+
+    def _has_untried(self, request: GenerationRequest, tried: list[str], only: str | None) -> bool:
+        refused = self.refusals(request, only=only)
+        return any(name not in tried and name not in refused for name in self._pool(only))
+
+    def _failed(self, name: str, error: ImagineError) -> None:
+        health = self.health[name]
+        if counts_against_health(error):
+            health.breaker.record_failure(error)
+            health.record(False, 0.0)
+        else:
+            health.breaker.release_trial()
+
+    def _retry_after(self, last: ImagineError | None) -> float | None:
+        waits = [h.breaker.retry_in() for h in self.health.values() if h.breaker.retry_in() > 0]
+        if isinstance(last, RateLimited) and last.retry_after is not None:
+            waits.append(last.retry_after)
+        return min(waits) if waits else None

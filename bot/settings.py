@@ -1,0 +1,171 @@
+"""Everything an operator configures, read once from the environment and a ``.env`` file.
+
+Each provider is enabled by the presence of its API key, read from the variable
+its own docs and SDK use. Every base URL can be overridden (proxies, regional
+hosts such as BFL's ``https://api.eu.bfl.ai``). A bad value stops start-up with
+one line naming the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROVIDER_NAMES: tuple[str, ...] = (
+    "bfl",
+    "fal",
+    "replicate",
+    "wavespeed",
+    "apiframe",
+    "aimlapi",
+    "openai_compat",
+)
+
+# Provider name -> (key variable, base URL variable), as operators know them.
+PROVIDER_VARIABLES: dict[str, tuple[str, str]] = {
+    "bfl": ("BFL_API_KEY", "BFL_BASE_URL"),
+    "fal": ("FAL_KEY", "FAL_BASE_URL"),
+    "replicate": ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL"),
+    "wavespeed": ("WAVESPEED_API_KEY", "WAVESPEED_BASE_URL"),
+    "apiframe": ("APIFRAME_API_KEY", "APIFRAME_BASE_URL"),
+    "aimlapi": ("AIMLAPI_API_KEY", "AIMLAPI_BASE_URL"),
+    "openai_compat": ("OPENAI_COMPAT_API_KEY", "OPENAI_COMPAT_BASE_URL"),
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """The operator's configuration; secrets stay ``SecretStr`` until the moment of use."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Provider credentials: each key enables its provider.
+    bfl_api_key: SecretStr | None = None
+    fal_key: SecretStr | None = None
+    replicate_api_token: SecretStr | None = None
+    wavespeed_api_key: SecretStr | None = None
+    apiframe_api_key: SecretStr | None = None
+    aimlapi_api_key: SecretStr | None = None
+    openai_compat_api_key: SecretStr | None = None
+
+    # Base URLs, overridable for proxies and regional hosts.
+    bfl_base_url: str = "https://api.bfl.ai"
+    fal_base_url: str = "https://queue.fal.run"
+    replicate_base_url: str = "https://api.replicate.com"
+    wavespeed_base_url: str = "https://api.wavespeed.ai"
+    apiframe_base_url: str = "https://api.apiframe.ai"
+    aimlapi_base_url: str = "https://api.aimlapi.com"
+    openai_compat_base_url: str | None = None
+    openai_compat_model: str = "flux1.1-pro-ultra"
+
+    provider_order: Annotated[tuple[str, ...], NoDecode] = PROVIDER_NAMES
+
+    http_timeout: float = Field(default=30.0, gt=0, le=600)
+    job_timeout: float = Field(default=600.0, gt=0, le=3600)
+    download_max_mb: int = Field(default=40, ge=1, le=512)
+
+    log_level: str = "INFO"
+
+    @field_validator("provider_order", mode="before")
+    @classmethod
+    def _split_order(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("provider_order")
+    @classmethod
+    def _known_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in PROVIDER_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown provider {', '.join(unknown)}; choose from {', '.join(PROVIDER_NAMES)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("a provider is listed twice")
+        return value
+
+    @field_validator(
+        "bfl_base_url",
+        "fal_base_url",
+        "replicate_base_url",
+        "wavespeed_base_url",
+        "apiframe_base_url",
+        "aimlapi_base_url",
+        "openai_compat_base_url",
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")) or len(value) <= len("https://"):
+            raise ValueError("must be an http(s) URL, like https://api.example.com")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @model_validator(mode="after")
+    def _compat_needs_url(self) -> Settings:
+        if self.openai_compat_api_key is not None and self.openai_compat_base_url is None:
+            raise ValueError(
+                "OPENAI_COMPAT_BASE_URL must be set when OPENAI_COMPAT_API_KEY is "
+                "(e.g. https://api.lumenfall.ai/openai/v1)"
+            )
+        return self
+
+    def api_key(self, provider: str) -> SecretStr | None:
+        """The key that enables ``provider``, if the operator set one."""
+        key: SecretStr | None = getattr(self, PROVIDER_VARIABLES[provider][0].lower())
+        if key is None or not key.get_secret_value().strip():
+            return None
+        return key
+
+    def base_url(self, provider: str) -> str | None:
+        """Where ``provider``'s API lives (after any override)."""
+        return getattr(self, PROVIDER_VARIABLES[provider][1].lower())
+
+    def enabled_providers(self) -> list[str]:
+        """Providers with a key, in the configured order."""
+        return [name for name in self.provider_order if self.api_key(name) is not None]
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so logs can scrub them."""
+        values = [getattr(self, name) for name in type(self).model_fields]
+        return [
+            v.get_secret_value()
+            for v in values
+            if isinstance(v, SecretStr) and v.get_secret_value()
+        ]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning validation errors into one line that names the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line: each bad variable by its environment name and what is wrong with it."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error.get("loc") or ()
+        variable = str(loc[0]).upper() if loc else ""
+        message = error.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(f"{variable}: {message}" if variable else message)
+    return "; ".join(parts)

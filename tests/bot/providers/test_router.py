@@ -1,0 +1,235 @@
+"""Router: provider choice, failover rules, the circuit breaker, and no double submits."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import (
+    BadCredentials,
+    ContentModerated,
+    NoProviderAvailable,
+    OutOfCredit,
+    ProviderRejected,
+    RateLimited,
+    TaskFailed,
+    Transient,
+)
+from bot.providers.http import HttpClient
+from bot.providers.router import Router
+from tests.bot.providers.conftest import request
+from tests.fakes.clock import FakeClock
+from tests.fakes.providers.scripted import ScriptedProvider, limited
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def trio(http: HttpClient) -> tuple[ScriptedProvider, ScriptedProvider, ScriptedProvider]:
+    return (ScriptedProvider("a", http), ScriptedProvider("b", http), ScriptedProvider("c", http))
+
+
+async def test_uses_the_configured_order(http: HttpClient) -> None:
+    a, b, _ = trio(http)
+    result = await Router([a, b]).generate(request())
+    assert result.provider == "a"
+    assert len(a.submits) == 1
+    assert b.submits == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Transient("503", accepted=None),
+        RateLimited("429", retry_after=20, accepted=False),
+        BadCredentials("401", accepted=False),
+        OutOfCredit("402", accepted=False),
+    ],
+)
+async def test_fails_over_on_provider_side_submit_errors(
+    http: HttpClient, error: Exception
+) -> None:
+    a, b, _ = trio(http)
+    a.submit_script.append(error)
+    result = await Router([a, b]).generate(request())
+    assert result.provider == "b"
+    assert len(a.submits) == 1, "the first provider must not be asked twice"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ContentModerated("flagged", accepted=True),
+        ProviderRejected("aspect_ratio: bad", status=422),
+    ],
+)
+async def test_never_fails_over_on_moderation_or_invalid_input(
+    http: HttpClient, error: Exception
+) -> None:
+    a, b, _ = trio(http)
+    a.submit_script.append(error)
+    with pytest.raises(type(error)):
+        await Router([a, b]).generate(request())
+    assert b.submits == []
+
+
+async def test_moderation_while_waiting_is_not_retried_elsewhere(http: HttpClient) -> None:
+    a, b, _ = trio(http)
+    a.wait_script.append(ContentModerated("Content Moderated", accepted=True))
+    with pytest.raises(ContentModerated):
+        await Router([a, b]).generate(request())
+    assert b.submits == []
+
+
+async def test_task_failure_after_acceptance_moves_on_without_resubmitting(
+    http: HttpClient,
+) -> None:
+    a, b, _ = trio(http)
+    a.wait_script.append(TaskFailed("Error status"))
+    handles = []
+
+    async def stored(handle):  # type: ignore[no-untyped-def]
+        handles.append(handle.provider)
+
+    result = await Router([a, b]).generate(request(), on_submitted=stored)
+    assert result.provider == "b"
+    assert handles == ["a", "b"], "each accepted submit is reported so it can be stored"
+    assert len(a.submits) == 1
+
+
+async def test_an_ambiguous_wait_failure_does_not_fail_over(http: HttpClient) -> None:
+    a, b, _ = trio(http)
+    a.wait_script.append(Transient("gave up waiting", accepted=True))
+    with pytest.raises(Transient):
+        await Router([a, b]).generate(request())
+    assert b.submits == [], "the job may still finish at a; a second provider would double-charge"
+
+
+async def test_task_failure_everywhere_reports_the_failure(http: HttpClient) -> None:
+    a, b, _ = trio(http)
+    a.wait_script.append(TaskFailed("x"))
+    b.wait_script.append(TaskFailed("y"))
+    with pytest.raises(TaskFailed):
+        await Router([a, b]).generate(request())
+    assert (len(a.submits), len(b.submits)) == (1, 1)
+
+
+async def test_capabilities_pick_a_provider_that_can_serve_exactly(http: HttpClient) -> None:
+    narrow = ScriptedProvider(
+        "narrow", http, capabilities=limited(aspect_ratios=frozenset({"1:1"}), raw=False)
+    )
+    wide = ScriptedProvider("wide", http)
+    router = Router([narrow, wide])
+    assert (await router.generate(request(aspect_ratio="21:9"))).provider == "wide"
+    assert (await router.generate(request(raw=True))).provider == "wide"
+    assert narrow.submits == []
+    assert (await router.generate(request(aspect_ratio="1:1"))).provider == "narrow"
+
+
+async def test_no_provider_can_serve_says_why(http: HttpClient) -> None:
+    narrow = ScriptedProvider(
+        "narrow", http, capabilities=limited(aspect_ratios=frozenset({"1:1"}))
+    )
+    with pytest.raises(NoProviderAvailable) as caught:
+        await Router([narrow]).generate(request(aspect_ratio="21:9"))
+    assert "21:9" in caught.value.user_message
+    assert "narrow" in caught.value.user_message
+    assert narrow.submits == []
+
+
+async def test_rate_limited_everywhere_tells_when_to_retry(
+    http: HttpClient, clock: FakeClock
+) -> None:
+    a, b, _ = trio(http)
+    a.submit_script.append(RateLimited("429", retry_after=40, accepted=False))
+    b.submit_script.append(RateLimited("429", retry_after=12, accepted=False))
+    with pytest.raises(NoProviderAvailable) as caught:
+        await Router([a, b], clock=clock).generate(request())
+    assert caught.value.retry_after == pytest.approx(12)
+    assert "12 s" in caught.value.user_message
+
+
+async def test_breaker_skips_a_failing_provider_then_tries_it_again(
+    http: HttpClient, clock: FakeClock
+) -> None:
+    a, b, _ = trio(http)
+    router = Router([a, b], clock=clock, breaker_threshold=3, breaker_cooldown=30)
+    for _ in range(3):
+        a.submit_script.append(Transient("503", accepted=None))
+        assert (await router.generate(request())).provider == "b"
+    assert len(a.submits) == 3
+    for _ in range(5):
+        assert (await router.generate(request())).provider == "b"
+    assert len(a.submits) == 3, "an open breaker keeps jobs away"
+    clock.advance(31)
+    assert (await router.generate(request())).provider == "a", "half-open lets a trial through"
+    assert router.health["a"].breaker.state == "closed"
+
+
+async def test_failed_trial_reopens_for_longer(http: HttpClient, clock: FakeClock) -> None:
+    a, b, _ = trio(http)
+    router = Router([a, b], clock=clock, breaker_threshold=1, breaker_cooldown=30)
+    a.submit_script.extend([Transient("503"), Transient("503")])
+    await router.generate(request())
+    clock.advance(31)
+    await router.generate(request())  # the trial fails
+    assert router.health["a"].breaker.retry_in() == pytest.approx(60)
+
+
+async def test_rate_limit_pauses_the_provider_for_retry_after(
+    http: HttpClient, clock: FakeClock
+) -> None:
+    a, b, _ = trio(http)
+    router = Router([a, b], clock=clock)
+    a.submit_script.append(RateLimited("429", retry_after=45, accepted=False))
+    await router.generate(request())
+    clock.advance(44)
+    assert (await router.generate(request())).provider == "b"
+    clock.advance(2)
+    assert (await router.generate(request())).provider == "a"
+
+
+async def test_moderation_does_not_count_against_health(http: HttpClient, clock: FakeClock) -> None:
+    a, _, _ = trio(http)
+    router = Router([a], clock=clock, breaker_threshold=1)
+    for _ in range(3):
+        a.wait_script.append(ContentModerated("flagged", accepted=True))
+        with pytest.raises(ContentModerated):
+            await router.generate(request())
+    assert router.health["a"].breaker.state == "closed"
+    assert (await router.generate(request())).provider == "a"
+
+
+async def test_only_restricts_to_one_provider(http: HttpClient) -> None:
+    a, b, _ = trio(http)
+    a.submit_script.append(Transient("503"))
+    with pytest.raises(NoProviderAvailable):
+        await Router([a, b]).generate(request(), only="a")
+    assert b.submits == []
+
+
+async def test_resume_and_cancel_go_to_the_provider_that_has_the_job(http: HttpClient) -> None:
+    a, b, _ = trio(http)
+    router = Router([a, b])
+    handle = await b.submit(request())
+    assert (await router.resume(handle)).provider == "b"
+    assert await router.cancel(handle) is True
+    assert b.cancelled == [handle.tasks[0].id]
+
+
+async def test_a_job_at_a_provider_no_longer_configured_fails_cleanly(http: HttpClient) -> None:
+    gone = ScriptedProvider("gone", http)
+    handle = await gone.submit(request())
+    with pytest.raises(TaskFailed, match="no longer configured"):
+        await Router([ScriptedProvider("a", http)]).resume(handle)
+
+
+async def test_health_tracks_success_rate_and_time(http: HttpClient) -> None:
+    a, b, _ = trio(http)
+    router = Router([a, b])
+    await router.generate(request())
+    a.wait_script.append(TaskFailed("x"))
+    await router.generate(request())
+    assert router.health["a"].success_rate == pytest.approx(0.5)
+    assert router.health["a"].median_seconds is not None

@@ -1,0 +1,106 @@
+"""An in-memory provider whose every submit and wait is scripted: for router and pipeline tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+
+from pydantic import SecretStr
+
+from bot.models import ASPECT_RATIOS, GenerationRequest
+from bot.providers.base import (
+    Capabilities,
+    ImageRef,
+    Plan,
+    Provider,
+    ProviderConfig,
+    TaskOutcome,
+    TaskRef,
+)
+from bot.providers.http import HttpClient
+from tests.fakes.providers.base import render
+
+Step = Exception | None
+_ids = itertools.count(1)
+
+
+def tiny_png_uri() -> str:
+    """A data URI of a real 16×9 PNG, so downloads need no server."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(render(16, 9, "png")).decode()
+
+
+class ScriptedProvider(Provider):
+    """Submits and waits succeed unless a scripted exception is queued for them."""
+
+    label = "Scripted"
+    capabilities = Capabilities(
+        aspect_ratios=frozenset(ASPECT_RATIOS),
+        max_images_per_task=4,
+        safety_tolerance=(0, 6),
+        cancel=True,
+    )
+
+    def __init__(
+        self,
+        name: str,
+        http: HttpClient,
+        *,
+        capabilities: Capabilities | None = None,
+        nsfw: bool = False,
+        wait_gate: asyncio.Event | None = None,
+    ) -> None:
+        super().__init__(http, ProviderConfig(api_key=SecretStr("k"), base_url="mem://"))
+        self.name = name  # type: ignore[misc]
+        if capabilities is not None:
+            self.capabilities = capabilities  # type: ignore[misc]
+        self.submit_script: deque[Step] = deque()
+        self.wait_script: deque[Step] = deque()
+        self.submits: list[GenerationRequest] = []
+        self.waits = 0
+        self.cancelled: list[str] = []
+        self.nsfw = nsfw
+        self.wait_gate = wait_gate
+        self.on_submit: Callable[[], None] | None = None
+
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    async def submit_task(self, request: GenerationRequest, plan: Plan, index: int) -> TaskRef:
+        self.submits.append(request)
+        if self.on_submit is not None:
+            self.on_submit()
+        step = self.submit_script.popleft() if self.submit_script else None
+        if step is not None:
+            raise step
+        return TaskRef(
+            id=f"{self.name}-{next(_ids)}",
+            seed=plan.seeds[index],
+            count=plan.images_per_task[index],
+        )
+
+    async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
+        self.waits += 1
+        if self.wait_gate is not None:
+            await self.wait_gate.wait()
+        step = self.wait_script.popleft() if self.wait_script else None
+        if step is not None:
+            raise step
+        images = tuple(ImageRef(url=tiny_png_uri(), nsfw=self.nsfw) for _ in range(task.count))
+        return TaskOutcome(images=images, seed=task.seed if task.seed is not None else 7)
+
+    async def cancel_task(self, task: TaskRef) -> bool:
+        self.cancelled.append(task.id)
+        return True
+
+    async def check_credentials(self) -> None:
+        return None
+
+
+def limited(**changes: object) -> Capabilities:
+    """The scripted capabilities with some fields changed."""
+    return replace(ScriptedProvider.capabilities, **changes)  # type: ignore[arg-type]
