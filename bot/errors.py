@@ -222,3 +222,106 @@ class Cancelled(ImagineError):
     @property
     def user_message(self) -> str:
         return "The job was cancelled."
+
+
+def _wait_words(seconds: float | None) -> str:
+    """'in about 40 s' / 'in about 3 min' / 'in about 2 h 5 min'."""
+    if seconds is None:
+        return "later"
+    seconds = max(1, round(seconds))
+    if seconds < 90:
+        return f"in about {seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"in about {minutes} min"
+    return f"in about {minutes // 60} h {minutes % 60} min"
+
+
+class Refused(ImagineError):
+    """The bot will not take this job: a limit, a rule or the balance. Nothing is charged."""
+
+
+class LimitReached(Refused):
+    """A queue or rate limit stops this job now; ``frees_in`` says when it would fit."""
+
+    def __init__(self, detail: str, *, limit: str, value: int, frees_in: float | None) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.value = value
+        self.frees_in = frees_in
+
+    @property
+    def user_message(self) -> str:
+        return (
+            f"{self.detail} (limit {self.value}); there is room again {_wait_words(self.frees_in)}."
+        )
+
+
+class InsufficientCredits(Refused):
+    """The member's balance in this guild does not cover the job."""
+
+    def __init__(self, *, needed: int, available: int, refills_in: float | None) -> None:
+        super().__init__(f"needs {needed} credits, has {available}")
+        self.needed = needed
+        self.available = available
+        self.refills_in = refills_in
+
+    @property
+    def user_message(self) -> str:
+        refill = (
+            f" Your daily allowance refills {_wait_words(self.refills_in)}."
+            if self.refills_in is not None
+            else ""
+        )
+        return f"This needs {self.needed} credits and you have {self.available}.{refill}"
+
+
+class Banned(Refused):
+    """A moderator stopped this member from generating in this guild."""
+
+    @property
+    def user_message(self) -> str:
+        reason = f" Reason: {self.detail}" if self.detail else ""
+        return f"A moderator has stopped you from generating images here.{reason}"
+
+
+class ChannelNotAllowed(Refused):
+    """The guild does not allow generating in this channel."""
+
+    @property
+    def user_message(self) -> str:
+        return (
+            "Images can't be made in this channel; the moderators have limited where the bot works."
+        )
+
+
+class PromptBlocked(Refused):
+    """The prompt contains a phrase on the guild's blocklist."""
+
+    def __init__(self, phrase: str) -> None:
+        super().__init__(f"blocked phrase {phrase!r}")
+        self.phrase = phrase
+
+    @property
+    def user_message(self) -> str:
+        return f"Your prompt contains “{self.phrase}”, which this server's moderators have blocked."
+
+
+class DeliveryFailed(ImagineError):
+    """Posting the images failed; ``permanent`` when retrying cannot help (channel gone)."""
+
+    def __init__(self, detail: str = "", *, permanent: bool = False) -> None:
+        super().__init__(detail)
+        self.permanent = permanent
+
+    @property
+    def user_message(self) -> str:
+        return "The image was made but could not be posted here."
+
+
+class NotAllowed(Refused):
+    """The member may not do this (not their job, too late); the detail says why."""
+
+    @property
+    def user_message(self) -> str:
+        return self.detail

@@ -209,3 +209,73 @@ def decode_base64(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not valid base64") from exc
+
+
+class JobStatus(StrEnum):
+    """Where a job is: queued → submitting → submitted → fetched → done, or an end state."""
+
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    FETCHED = "fetched"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MODERATED = "moderated"
+
+    @property
+    def terminal(self) -> bool:
+        """True once nothing more will happen to the job."""
+        return self in TERMINAL
+
+    @property
+    def running(self) -> bool:
+        """True while a provider has (or may have) the job."""
+        return self in (JobStatus.SUBMITTING, JobStatus.SUBMITTED, JobStatus.FETCHED)
+
+
+TERMINAL = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.MODERATED})
+
+
+class NsfwPolicy(StrEnum):
+    """What happens to an image the provider flagged as NSFW."""
+
+    SPOILER = "spoiler"
+    BLOCK = "block"
+
+
+class GuildSettings(BaseModel):
+    """What a guild's moderators and admins decide; unset fields follow the operator's defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_assignment=True)
+
+    safety_tolerance: int = Field(default=2, ge=0, le=6)
+    nsfw_channel_tolerance: int = Field(default=2, ge=0, le=6)
+    nsfw_policy: NsfwPolicy = NsfwPolicy.SPOILER
+    refund_blocked: bool = True
+    jobs_per_minute: float = Field(default=10.0, gt=0, le=6000)
+    burst: int = Field(default=5, ge=1, le=1000)
+    max_running: int = Field(default=4, ge=1, le=1000)
+    max_queued: int = Field(default=100, ge=1, le=100_000)
+    user_max_running: int = Field(default=3, ge=1, le=100)
+    user_max_queued: int = Field(default=10, ge=1, le=10_000)
+    daily_allowance: int = Field(default=60, ge=0, le=1_000_000)
+    prices: dict[str, int] = Field(default_factory=dict)
+    allowed_channels: tuple[int, ...] = ()
+    denied_channels: tuple[int, ...] = ()
+    moderator_role_id: int | None = None
+
+    @model_validator(mode="after")
+    def _ceiling_not_below_floor(self) -> Self:
+        if self.nsfw_channel_tolerance < self.safety_tolerance:
+            raise ValueError(
+                "the age-restricted channel tolerance must be at least the guild's tolerance "
+                f"({self.safety_tolerance})"
+            )
+        return self
+
+    def channel_allowed(self, channel_id: int) -> bool:
+        """Whether the bot may generate in this channel."""
+        if channel_id in self.denied_channels:
+            return False
+        return not self.allowed_channels or channel_id in self.allowed_channels

@@ -8,6 +8,7 @@ one line naming the variable.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -66,6 +67,16 @@ class Settings(BaseSettings):
     openai_compat_model: str = "flux1.1-pro-ultra"
 
     provider_order: Annotated[tuple[str, ...], NoDecode] = PROVIDER_NAMES
+    provider_prices: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    provider_concurrency: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    price_per_image: int = Field(default=6, ge=0, le=100_000)
+
+    database_path: Path = Path("data/imagine-bot.sqlite3")
+    max_running_jobs: int = Field(default=32, ge=1, le=10_000)
+    daily_allowance: int = Field(default=60, ge=0, le=1_000_000)
+    guild_jobs_per_minute: float = Field(default=10.0, gt=0, le=6000)
+    user_max_running: int = Field(default=3, ge=1, le=100)
+    user_max_queued: int = Field(default=10, ge=1, le=10_000)
 
     http_timeout: float = Field(default=30.0, gt=0, le=600)
     job_timeout: float = Field(default=600.0, gt=0, le=3600)
@@ -78,6 +89,31 @@ class Settings(BaseSettings):
     def _split_order(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("provider_prices", "provider_concurrency", mode="before")
+    @classmethod
+    def _split_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        mapping: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, sep, number = part.partition("=")
+            if not sep:
+                raise ValueError(f"{part!r} is not name=number (e.g. fal=5,bfl=6)")
+            mapping[name.strip().lower()] = number.strip()
+        return mapping
+
+    @field_validator("provider_prices", "provider_concurrency")
+    @classmethod
+    def _mapping_names(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = [name for name in value if name not in PROVIDER_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown provider {', '.join(unknown)}; choose from {', '.join(PROVIDER_NAMES)}"
+            )
+        if any(number < 0 for number in value.values()):
+            raise ValueError("numbers must not be negative")
         return value
 
     @field_validator("provider_order")
@@ -141,6 +177,19 @@ class Settings(BaseSettings):
     def enabled_providers(self) -> list[str]:
         """Providers with a key, in the configured order."""
         return [name for name in self.provider_order if self.api_key(name) is not None]
+
+    def price(self, provider: str) -> int:
+        """Credits one image costs at ``provider`` unless a guild sets its own price."""
+        return self.provider_prices.get(provider, self.price_per_image)
+
+    def guild_defaults(self) -> dict[str, Any]:
+        """The operator's defaults for every guild's settings."""
+        return {
+            "daily_allowance": self.daily_allowance,
+            "jobs_per_minute": self.guild_jobs_per_minute,
+            "user_max_running": self.user_max_running,
+            "user_max_queued": self.user_max_queued,
+        }
 
     def secrets(self) -> list[str]:
         """Every secret value, so logs can scrub them."""

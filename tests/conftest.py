@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.providers.http import HttpClient
+from bot.storage.db import Database
 from tests.fakes.clock import RecordingSleep
 
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
@@ -71,3 +73,11 @@ def http(session: aiohttp.ClientSession) -> HttpClient:
 def sleeps() -> RecordingSleep:
     """A sleep that records every delay asked for and returns at once."""
     return RecordingSleep()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, migrated database file of the test's own, closed afterwards."""
+    database = await Database.open(tmp_path / "t.db")
+    yield database
+    await database.close()

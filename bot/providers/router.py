@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from bot.errors import ImagineError, NoProviderAvailable, RateLimited, TaskFailed
 from bot.models import GenerationRequest, GenerationResult
 from bot.providers.base import JobHandle, Provider, describe
+from bot.providers.capacity import ProviderSlots
 from bot.providers.health import CircuitBreaker, ProviderHealth, counts_against_health
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,11 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         breaker_threshold: int = 3,
         breaker_cooldown: float = 30.0,
+        concurrency: dict[str, int | None] | None = None,
     ) -> None:
         self.providers: dict[str, Provider] = {p.name: p for p in providers}
+        limits = {p.name: p.capabilities.max_concurrent_tasks for p in providers}
+        self.slots = ProviderSlots({**limits, **(concurrency or {})})
         self.health: dict[str, ProviderHealth] = {
             p.name: ProviderHealth(
                 CircuitBreaker(clock=clock, threshold=breaker_threshold, cooldown=breaker_cooldown)
@@ -56,6 +60,14 @@ class Router:
         """True when at least one configured provider can serve ``request`` exactly."""
         return len(self.refusals(request)) < len(self.providers)
 
+    def tasks_for(self, request: GenerationRequest, provider: str) -> int:
+        """How many provider tasks ``request`` takes at ``provider``."""
+        return len(self.providers[provider].plan(request).images_per_task)
+
+    def has_room(self, demand: dict[str, int]) -> bool:
+        """Whether any of these providers (name → tasks needed) has room for the job now."""
+        return any(self.slots.fits(name, tasks) for name, tasks in demand.items())
+
     async def submit(
         self,
         request: GenerationRequest,
@@ -72,13 +84,21 @@ class Router:
             if name in exclude:
                 reasons[name] = "already tried for this job"
                 continue
+            tasks = self.tasks_for(request, name)
+            if not self.slots.fits(name, tasks):
+                reasons[name] = "busy: every task slot is in use"
+                continue
             breaker = self.health[name].breaker
             if not breaker.allow():
                 reasons[name] = f"paused after failures (retry in {breaker.retry_in():.0f} s)"
                 continue
+            self.slots.claim(name, tasks)
             try:
                 handle = await provider.submit(request)
-            except ImagineError as exc:
+            except BaseException as exc:
+                self.slots.release(name, tasks)
+                if not isinstance(exc, ImagineError):
+                    raise
                 self._failed(name, exc)
                 if not exc.failover:
                     raise
@@ -88,6 +108,8 @@ class Router:
                 reasons[name] = exc.user_message
                 last = exc
                 continue
+            if len(handle.tasks) < tasks:
+                self.slots.release(name, tasks - len(handle.tasks))
             return handle
         raise NoProviderAvailable(reasons, retry_after=self._retry_after(last)) from last
 
@@ -116,13 +138,25 @@ class Router:
         *,
         on_submitted: OnSubmitted | None = None,
         only: str | None = None,
+        handle: JobHandle | None = None,
     ) -> GenerationResult:
-        """Submit, wait, and on a provider-side task failure move to the next provider."""
+        """Submit (or, given a ``handle``, pick up a submitted job) and wait for it.
+
+        On a provider-side task failure the job moves to a provider not yet tried.
+        Task slots are held from submit until the provider is done with the job.
+        """
         tried: list[str] = []
+        if handle is not None:
+            self.slots.claim(handle.provider, len(handle.tasks))
         while True:
-            handle = await self.submit(request, exclude=tried, only=only)
-            if on_submitted is not None:
-                await on_submitted(handle)
+            if handle is None:
+                handle = await self.submit(request, exclude=tried, only=only)
+                if on_submitted is not None:
+                    try:
+                        await on_submitted(handle)
+                    except BaseException:
+                        self.slots.release(handle.provider, len(handle.tasks))
+                        raise
             try:
                 return await self.wait(handle)
             except TaskFailed as exc:
@@ -134,10 +168,13 @@ class Router:
                 )
                 if not self._has_untried(request, tried, only):
                     raise
+            finally:
+                self.slots.release(handle.provider, len(handle.tasks))
+            handle = None
 
-    async def resume(self, handle: JobHandle) -> GenerationResult:
-        """Finish a job submitted before a restart."""
-        return await self.wait(handle)
+    async def resume(self, handle: JobHandle, request: GenerationRequest) -> GenerationResult:
+        """Finish a job submitted before a restart (moving on if its provider failed it)."""
+        return await self.generate(request, handle=handle)
 
     async def cancel(self, handle: JobHandle) -> bool:
         """Ask the provider to stop the job; False where it cannot or did not confirm."""

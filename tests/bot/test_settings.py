@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROVIDER_VARIABLES, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
-ALL_VARIABLES = [v for pair in PROVIDER_VARIABLES.values() for v in pair] + [
-    "PROVIDER_ORDER",
-    "OPENAI_COMPAT_MODEL",
-    "HTTP_TIMEOUT",
-    "JOB_TIMEOUT",
-    "DOWNLOAD_MAX_MB",
-    "LOG_LEVEL",
-]
+ALL_VARIABLES = [name.upper() for name in Settings.model_fields]
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +72,31 @@ def test_a_bad_value_gives_one_line_naming_the_variable(
     assert message.startswith(f"{variable}:")
     assert says in message
     assert "fal-secret-value" not in message
+
+
+def test_prices_and_concurrency_per_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVIDER_PRICES", "fal=5, replicate=7")
+    monkeypatch.setenv("PROVIDER_CONCURRENCY", "bfl=10")
+    settings = load_settings()
+    assert (settings.price("fal"), settings.price("replicate"), settings.price("bfl")) == (5, 7, 6)
+    assert settings.provider_concurrency == {"bfl": 10}
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("fal", "name=number"),
+        ("dalle=5", "dalle"),
+        ("fal=cheap", "integer"),
+        ("fal=-1", "negative"),
+    ],
+)
+def test_bad_price_mapping_is_named(monkeypatch: pytest.MonkeyPatch, value: str, says: str) -> None:
+    monkeypatch.setenv("PROVIDER_PRICES", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("PROVIDER_PRICES:")
+    assert says in str(caught.value)
 
 
 def test_openai_compat_needs_its_base_url(monkeypatch: pytest.MonkeyPatch) -> None:

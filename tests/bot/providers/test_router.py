@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.errors import (
@@ -212,17 +214,58 @@ async def test_only_restricts_to_one_provider(http: HttpClient) -> None:
 async def test_resume_and_cancel_go_to_the_provider_that_has_the_job(http: HttpClient) -> None:
     a, b, _ = trio(http)
     router = Router([a, b])
-    handle = await b.submit(request())
-    assert (await router.resume(handle)).provider == "b"
+    req = request()
+    handle = await b.submit(req)
+    assert (await router.resume(handle, req)).provider == "b"
+    assert len(b.submits) == 1, "resuming never submits again"
     assert await router.cancel(handle) is True
     assert b.cancelled == [handle.tasks[0].id]
 
 
-async def test_a_job_at_a_provider_no_longer_configured_fails_cleanly(http: HttpClient) -> None:
+async def test_a_job_at_a_provider_no_longer_configured_moves_on(http: HttpClient) -> None:
     gone = ScriptedProvider("gone", http)
-    handle = await gone.submit(request())
+    req = request()
+    handle = await gone.submit(req)
+    a = ScriptedProvider("a", http)
+    assert (await Router([a]).resume(handle, req)).provider == "a"
     with pytest.raises(TaskFailed, match="no longer configured"):
-        await Router([ScriptedProvider("a", http)]).resume(handle)
+        await Router([]).resume(handle, req)
+
+
+async def test_a_full_provider_is_skipped_until_a_slot_frees(http: HttpClient) -> None:
+    gate = asyncio.Event()
+    small = ScriptedProvider(
+        "small", http, capabilities=limited(max_concurrent_tasks=1), wait_gate=gate
+    )
+    other = ScriptedProvider("other", http)
+    router = Router([small, other])
+    first = asyncio.create_task(router.generate(request()))
+    await asyncio.sleep(0)
+    assert router.slots.used("small") == 1
+    assert not router.has_room({"small": 1})
+    assert (await router.generate(request())).provider == "other"
+    gate.set()
+    assert (await first).provider == "small"
+    assert router.slots.used("small") == 0, "the slot is given back when the job ends"
+    assert router.has_room({"small": 1})
+
+
+async def test_slots_count_tasks_not_jobs(http: HttpClient) -> None:
+    one_each = ScriptedProvider(
+        "p", http, capabilities=limited(max_images_per_task=1, max_concurrent_tasks=3)
+    )
+    router = Router([one_each])
+    assert router.tasks_for(request(count=4), "p") == 4
+    with pytest.raises(NoProviderAvailable, match="busy"):
+        await router.generate(request(count=4))
+    assert one_each.submits == []
+    assert router.slots.used("p") == 0
+
+
+async def test_concurrency_setting_overrides_the_provider_default(http: HttpClient) -> None:
+    p = ScriptedProvider("p", http, capabilities=limited(max_concurrent_tasks=24))
+    router = Router([p], concurrency={"p": 2})
+    assert router.slots.free("p") == 2
 
 
 async def test_health_tracks_success_rate_and_time(http: HttpClient) -> None:

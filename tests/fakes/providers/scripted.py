@@ -65,6 +65,7 @@ class ScriptedProvider(Provider):
         self.cancelled: list[str] = []
         self.nsfw = nsfw
         self.wait_gate = wait_gate
+        self.waiting = asyncio.Event()
         self.on_submit: Callable[[], None] | None = None
 
     def auth_headers(self) -> dict[str, str]:
@@ -85,6 +86,7 @@ class ScriptedProvider(Provider):
 
     async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
         self.waits += 1
+        self.waiting.set()
         if self.wait_gate is not None:
             await self.wait_gate.wait()
         step = self.wait_script.popleft() if self.wait_script else None

@@ -1,0 +1,56 @@
+"""What the pipeline tells the layer above it (the Discord cogs) as a job moves along."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from bot.models import GeneratedImage
+from bot.pipeline.jobs import Job
+from bot.pipeline.scheduler import Estimate
+from bot.safety import DeliveryPlan
+
+log = logging.getLogger(__name__)
+
+
+class PipelineEvents(Protocol):
+    """Callbacks the pipeline awaits; an exception in one is logged and never stops a job."""
+
+    async def queued(self, job: Job, estimate: Estimate) -> None:
+        """A queued job's position or estimated start changed."""
+
+    async def started(self, job: Job) -> None:
+        """The job left the queue and is going to a provider."""
+
+    async def deliver(self, job: Job, images: Sequence[GeneratedImage], plan: DeliveryPlan) -> None:
+        """Post the images as ``plan`` says. Must be idempotent by ``job.id``: after a restart
+        it may be called again for a job whose images were already posted. Raise
+        ``DeliveryFailed`` when posting failed (``permanent=True`` if retrying cannot help)."""
+
+    async def finished(self, job: Job) -> None:
+        """The job ended (done, failed, cancelled, moderated); ``job.error`` says why."""
+
+
+class SilentEvents:
+    """Events for running the pipeline with nobody to tell (tests, benchmarks, the CLI)."""
+
+    async def queued(self, job: Job, estimate: Estimate) -> None:
+        """Nothing to show."""
+
+    async def started(self, job: Job) -> None:
+        """Nothing to show."""
+
+    async def deliver(self, job: Job, images: Sequence[GeneratedImage], plan: DeliveryPlan) -> None:
+        """Nowhere to post."""
+
+    async def finished(self, job: Job) -> None:
+        """Nothing to show."""
+
+
+async def notify(callback: Callable[..., Awaitable[None]], job: Job, *args: Any) -> None:
+    """Await one event; a failure in the layer above is logged and never stops the job."""
+    try:
+        await callback(job, *args)
+    except Exception:
+        log.exception("event %s for job %d failed", getattr(callback, "__name__", "?"), job.id)

@@ -1,0 +1,215 @@
+"""Each guild's settings, blocklist and bans, cached for admission and changed by staff.
+
+Every change by a moderator or admin is one transaction together with its audit
+entry (who, what, before, after); the cache is refreshed from the database after
+it, so what the pipeline enforces is always what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import InvalidRequest
+from bot.models import GuildSettings
+from bot.safety import Blocklist, normalize_phrase
+from bot.settings import Settings
+from bot.storage import audit, guilds, ledger
+from bot.storage.db import Database
+
+
+@dataclass
+class GuildState:
+    """What admission needs to know about a guild, kept in memory."""
+
+    settings: GuildSettings
+    blocklist: Blocklist
+    banned: dict[int, str]
+
+
+class GuildDirectory:
+    """The guilds' rules as stored, cached, and the audited ways staff change them."""
+
+    def __init__(
+        self,
+        db: Database,
+        operator: Settings,
+        *,
+        clock: Callable[[], float],
+        on_change: Callable[[int], None] = lambda guild_id: None,
+    ) -> None:
+        self.db = db
+        self.operator = operator
+        self.clock = clock
+        self.on_change = on_change
+        self._cache: dict[int, GuildState] = {}
+
+    def cached_settings(self, guild_id: int) -> GuildSettings:
+        """The guild's settings without I/O (operator defaults for a guild not yet loaded)."""
+        state = self._cache.get(guild_id)
+        if state is not None:
+            return state.settings
+        return GuildSettings.model_validate(self.operator.guild_defaults())
+
+    async def state(self, guild_id: int) -> GuildState:
+        """The guild's settings, blocklist and bans (loaded once, then cached)."""
+        cached = self._cache.get(guild_id)
+        if cached is None:
+            cached = self._cache[guild_id] = await self._load(guild_id)
+        return cached
+
+    async def settings(self, guild_id: int) -> GuildSettings:
+        """The guild's current settings."""
+        return (await self.state(guild_id)).settings
+
+    def price_of(self, settings: GuildSettings, provider: str) -> int:
+        """Credits per image at ``provider`` in a guild (its own price, else the operator's)."""
+        return settings.prices.get(provider, self.operator.price(provider))
+
+    async def change_settings(
+        self, guild_id: int, actor_id: int, **changes: Any
+    ) -> tuple[GuildSettings, GuildSettings]:
+        """Change guild settings (validated together), audited; returns before and after."""
+        defaults, at = self.operator.guild_defaults(), self.clock()
+
+        def change(conn: Any) -> tuple[GuildSettings, GuildSettings]:
+            before, after = guilds.change_settings(conn, guild_id, changes, defaults, at=at)
+            audit.record(
+                conn,
+                guild_id,
+                actor_id,
+                "settings",
+                before=before.model_dump(mode="json", include=set(changes)),
+                after=after.model_dump(mode="json", include=set(changes)),
+                at=at,
+            )
+            return before, after
+
+        before, after = await self.db.write(change)
+        await self._reload(guild_id)
+        return before, after
+
+    async def block(self, guild_id: int, actor_id: int, phrase: str) -> bool:
+        """Add a phrase to the guild's blocklist (audited); False if already there."""
+        try:
+            key = normalize_phrase(phrase)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), field="phrase") from exc
+        at = self.clock()
+
+        def change(conn: Any) -> bool:
+            added = guilds.block(conn, guild_id, key, phrase, by=actor_id, at=at)
+            if added:
+                audit.record(conn, guild_id, actor_id, "block", before=None, after=phrase, at=at)
+            return added
+
+        added = await self.db.write(change)
+        await self._reload(guild_id)
+        return added
+
+    async def unblock(self, guild_id: int, actor_id: int, phrase: str) -> bool:
+        """Remove a phrase from the blocklist (audited); False if it was not there."""
+        try:
+            key = normalize_phrase(phrase)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), field="phrase") from exc
+        at = self.clock()
+
+        def change(conn: Any) -> bool:
+            removed = guilds.unblock(conn, guild_id, key)
+            if removed:
+                audit.record(conn, guild_id, actor_id, "unblock", before=phrase, after=None, at=at)
+            return removed
+
+        removed = await self.db.write(change)
+        await self._reload(guild_id)
+        return removed
+
+    async def ban(self, guild_id: int, actor_id: int, user_id: int, reason: str) -> None:
+        """Stop a member from generating in this guild (audited)."""
+        at = self.clock()
+
+        def change(conn: Any) -> None:
+            previous = guilds.ban(conn, guild_id, user_id, reason, by=actor_id, at=at)
+            audit.record(
+                conn,
+                guild_id,
+                actor_id,
+                "ban",
+                before={"user": user_id, "reason": previous.reason} if previous else None,
+                after={"user": user_id, "reason": reason},
+                at=at,
+            )
+
+        await self.db.write(change)
+        await self._reload(guild_id)
+
+    async def unban(self, guild_id: int, actor_id: int, user_id: int) -> bool:
+        """Let a banned member generate again (audited); False if they were not banned."""
+        at = self.clock()
+
+        def change(conn: Any) -> bool:
+            previous = guilds.unban(conn, guild_id, user_id)
+            if previous is not None:
+                audit.record(
+                    conn,
+                    guild_id,
+                    actor_id,
+                    "unban",
+                    before={"user": user_id, "reason": previous.reason},
+                    after=None,
+                    at=at,
+                )
+            return previous is not None
+
+        lifted = await self.db.write(change)
+        await self._reload(guild_id)
+        return lifted
+
+    async def grant(
+        self, guild_id: int, actor_id: int, user_id: int, amount: int, note: str = ""
+    ) -> int:
+        """Give (or, negative, take back) credits; never below zero. Returns what was applied."""
+        at = self.clock()
+
+        def change(conn: Any) -> int:
+            applied = ledger.grant(
+                conn,
+                guild_id=guild_id,
+                user_id=user_id,
+                amount=amount,
+                actor_id=actor_id,
+                note=note,
+                at=at,
+            )
+            audit.record(
+                conn,
+                guild_id,
+                actor_id,
+                "grant",
+                before=None,
+                after={"user": user_id, "asked": amount, "applied": applied},
+                at=at,
+            )
+            return applied
+
+        return await self.db.write(change)
+
+    async def _reload(self, guild_id: int) -> None:
+        self._cache[guild_id] = await self._load(guild_id)
+        self.on_change(guild_id)
+
+    async def _load(self, guild_id: int) -> GuildState:
+        defaults = self.operator.guild_defaults()
+
+        def load(conn: Any) -> GuildState:
+            return GuildState(
+                settings=guilds.settings(conn, guild_id, defaults),
+                blocklist=Blocklist(
+                    [(b.normalized, b.phrase) for b in guilds.blocklist(conn, guild_id)]
+                ),
+                banned={b.user_id: b.reason for b in guilds.bans(conn, guild_id)},
+            )
+
+        return await self.db.read(load)

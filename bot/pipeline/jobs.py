@@ -1,0 +1,82 @@
+"""A generation job: its record, and which status may follow which.
+
+The database holds the truth about every job; this is its shape in memory. A
+change of status is only valid along ``ALLOWED``; storage applies it with a
+compare-and-set, so a job that already ended cannot be settled or refunded twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.models import GenerationRequest, JobStatus, Timings
+from bot.providers.base import JobHandle
+
+S = JobStatus
+
+ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    S.QUEUED: frozenset({S.SUBMITTING, S.CANCELLED, S.FAILED}),
+    # Back to QUEUED when every provider is busy; the job waits for its retry time.
+    S.SUBMITTING: frozenset({S.SUBMITTED, S.QUEUED, S.FAILED, S.MODERATED, S.CANCELLED}),
+    # SUBMITTED again when a provider reported a failed task and another took the job;
+    # QUEUED when it failed and every other provider is busy.
+    S.SUBMITTED: frozenset({S.SUBMITTED, S.QUEUED, S.FETCHED, S.FAILED, S.MODERATED, S.CANCELLED}),
+    S.FETCHED: frozenset({S.DONE, S.FAILED}),
+    S.DONE: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.MODERATED: frozenset(),
+}
+
+
+def sources_of(target: JobStatus) -> frozenset[JobStatus]:
+    """The statuses a job may be in to move to ``target``."""
+    return frozenset(s for s, nexts in ALLOWED.items() if target in nexts)
+
+
+class ResultSummary(BaseModel):
+    """What is kept of a result once its images are delivered (the bytes are not)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    provider_job_id: str
+    seed: int | None
+    images: int
+    nsfw: tuple[bool, ...]
+    timings: Timings
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Job:
+    """One member's request and everything that happened to it."""
+
+    id: int
+    guild_id: int
+    user_id: int
+    channel_id: int
+    status: JobStatus
+    request: GenerationRequest
+    hold: int
+    created_at: float
+    updated_at: float
+    age_restricted: bool = False
+    provider: str | None = None
+    unit_price: int | None = None
+    handle: JobHandle | None = None
+    result: ResultSummary | None = None
+    error: str | None = None
+    charged: int | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    not_before: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """True once nothing more will happen to this job."""
+        return self.status.terminal

@@ -1,0 +1,393 @@
+"""The pipeline's facade: what the Discord layer calls, and the loops that move jobs.
+
+A job is admitted (ban, channel, blocklist, providers, limits, credits held) in
+one transaction, waits in the fair scheduler, and is run by the JobRunner when a
+slot frees. Memory holds only the queue order and caches; at start everything is
+rebuilt from the database, and unfinished jobs are resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import (
+    Banned,
+    ChannelNotAllowed,
+    InvalidRequest,
+    NoProviderAvailable,
+    NotAllowed,
+    PromptBlocked,
+)
+from bot.models import GenerationRequest, JobStatus
+from bot.pipeline.events import PipelineEvents, SilentEvents, notify
+from bot.pipeline.guilds import GuildDirectory
+from bot.pipeline.jobs import Job
+from bot.pipeline.runner import JobRunner, Requeue
+from bot.pipeline.scheduler import Estimate, Scheduler, Ticket
+from bot.providers.router import Router
+from bot.safety import request_tolerance
+from bot.settings import Settings
+from bot.storage import jobs, ledger
+from bot.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+S = JobStatus
+DEFAULT_JOB_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A member's request as the Discord layer hands it over."""
+
+    guild_id: int
+    user_id: int
+    channel_id: int
+    request: GenerationRequest
+    age_restricted: bool = False
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A job accepted into the queue: its record, credits held, and where it stands."""
+
+    job: Job
+    estimate: Estimate | None
+
+
+class Pipeline:
+    """Admits, schedules, runs and resumes jobs; the only way the bot makes images."""
+
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        operator: Settings,
+        events: PipelineEvents | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        progress_interval: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.router = router
+        self.operator = operator
+        self.events: PipelineEvents = events or SilentEvents()
+        self.clock = clock
+        self.monotonic = monotonic
+        self.progress_interval = progress_interval
+        self.guilds = GuildDirectory(db, operator, clock=clock, on_change=self._guild_changed)
+        self.scheduler = Scheduler(
+            limits=self.guilds.cached_settings, global_max_running=operator.max_running_jobs
+        )
+        self.runner = JobRunner(
+            db,
+            router,
+            self.events,
+            settings_of=self.guilds.settings,
+            price_of=self.guilds.price_of,
+            clock=clock,
+        )
+        self._admission_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._demand: dict[int, dict[str, int]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._dirty: set[int] = set()
+        self._shown: dict[int, tuple[int, float]] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Rebuild the queue from the database, resume unfinished jobs, start the loops."""
+        unfinished = await self.db.read(jobs.unfinished)
+        for job in unfinished:
+            await self.guilds.state(job.guild_id)
+            if job.status is S.QUEUED:
+                self._enqueue(job)
+            elif job.status is S.SUBMITTING:
+                await self.runner.abandon_unknown_submit(job)
+            else:
+                ticket = self._ticket(job)
+                self.scheduler.mark_running(ticket)
+                self._launch(ticket, self.runner.run(job))
+        if unfinished:
+            log.info("resumed %d unfinished jobs", len(unfinished))
+        self._loops = [
+            asyncio.create_task(self._dispatch_loop(), name="pipeline-dispatch"),
+            asyncio.create_task(self._progress_loop(), name="pipeline-progress"),
+        ]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking jobs; let submits in flight land (up to ``grace`` s), leave the rest
+        in a state the next start resumes."""
+        self._stopping = True
+        self._wake.set()
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        running = dict(self._running)
+        if running:
+            statuses = {
+                j.id: j.status for j in await self.db.read(lambda c: jobs.many(c, list(running)))
+            }
+            sending = [t for jid, t in running.items() if statuses.get(jid) is S.SUBMITTING]
+            for jid, task in running.items():
+                if statuses.get(jid) is not S.SUBMITTING:
+                    task.cancel()
+            if sending:
+                await asyncio.wait(sending, timeout=grace)
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    # --- members ----------------------------------------------------------------------
+
+    async def submit(self, sub: Submission) -> Admitted:
+        """Admit a job or refuse it with the reason; nothing is charged on refusal."""
+        if self._stopping:
+            raise NoProviderAvailable({}, retry_after=30.0)
+        cache = await self.guilds.state(sub.guild_id)
+        if sub.user_id in cache.banned:
+            raise Banned(cache.banned[sub.user_id])
+        if not cache.settings.channel_allowed(sub.channel_id):
+            raise ChannelNotAllowed()
+        if (phrase := cache.blocklist.match(sub.request.prompt)) is not None:
+            raise PromptBlocked(phrase)
+        request = sub.request.model_copy(
+            update={
+                "safety_tolerance": request_tolerance(
+                    cache.settings, age_restricted=sub.age_restricted
+                )
+            }
+        )
+        refused = self.router.refusals(request)
+        demand = {
+            name: self.router.tasks_for(request, name)
+            for name in self.router.providers
+            if name not in refused
+        }
+        if not demand:
+            raise NoProviderAvailable(refused)
+        hold = request.count * max(self.guilds.price_of(cache.settings, name) for name in demand)
+        async with self._admission_locks[sub.guild_id]:
+            self.scheduler.check_admission(sub.guild_id, sub.user_id, self.monotonic())
+            at = self.clock()
+            allowance = cache.settings.daily_allowance
+
+            def admit(conn: Any) -> Job:
+                job = jobs.insert(
+                    conn,
+                    guild_id=sub.guild_id,
+                    user_id=sub.user_id,
+                    channel_id=sub.channel_id,
+                    age_restricted=sub.age_restricted,
+                    request=request,
+                    hold=hold,
+                    context=sub.context,
+                    at=at,
+                )
+                ledger.hold(
+                    conn,
+                    guild_id=sub.guild_id,
+                    user_id=sub.user_id,
+                    job_id=job.id,
+                    amount=hold,
+                    at=at,
+                    allowance=allowance,
+                )
+                return job
+
+            job = await self.db.write(admit)
+            self._demand[job.id] = demand
+            self._enqueue(job)
+        return Admitted(job, self.estimate(job.id))
+
+    async def cancel(self, job_id: int, *, by: int, moderator: bool = False) -> Job:
+        """Cancel a job: a queued one at once, a submitted one at the provider where it can be."""
+        job = await self.job(job_id)
+        if job is None:
+            raise InvalidRequest("there is no such job", field="job")
+        if job.user_id != by and not moderator:
+            raise NotAllowed(
+                "Only the member who asked for this image, or a moderator, can cancel it."
+            )
+        reason = "Cancelled by a moderator." if job.user_id != by else "Cancelled."
+        if job.status is S.SUBMITTED and job.handle is not None:
+            provider = self.router.providers.get(job.handle.provider)
+            if provider is None or not provider.capabilities.cancel:
+                label = provider.label if provider else job.handle.provider
+                raise NotAllowed(
+                    f"This image is already being made and {label} cannot stop "
+                    "it; it will arrive shortly."
+                )
+            if not await self.router.cancel(job.handle):
+                raise NotAllowed("Too late to cancel: the image is about to arrive.")
+        elif job.status not in (S.QUEUED, S.SUBMITTING):
+            raise NotAllowed(
+                "This job has already finished."
+                if job.terminal
+                else "Too late to cancel: the image is being posted."
+            )
+        ended = await self.runner.end(job, S.CANCELLED, reason)
+        if ended is None:
+            raise NotAllowed("This job has already moved on and can no longer be cancelled.")
+        if self.scheduler.remove(job_id) is not None:
+            self._forget(job_id, job.guild_id)
+        task = self._running.get(job_id)
+        if task is not None and job.status is S.SUBMITTED:
+            task.cancel()
+        return ended
+
+    async def drain(self) -> None:
+        """Wait until nothing is queued or running (benchmarks, tests, maintenance)."""
+        while self._running or self.scheduler.queued():
+            self._idle.clear()
+            await self._idle.wait()
+
+    async def job(self, job_id: int) -> Job | None:
+        """One job as stored."""
+        return await self.db.read(lambda c: jobs.get(c, job_id))
+
+    def estimate(self, job_id: int) -> Estimate | None:
+        """Position and estimated start of a queued job (None once it started)."""
+        return self.scheduler.estimate(job_id, self.monotonic(), self._job_seconds())
+
+    async def jobs_of(self, guild_id: int, user_id: int) -> list[tuple[Job, Estimate | None]]:
+        """A member's unfinished jobs with their queue estimates, oldest first."""
+        found = await self.db.read(
+            lambda c: jobs.of_user(
+                c, guild_id, user_id, [S.QUEUED, S.SUBMITTING, S.SUBMITTED, S.FETCHED]
+            )
+        )
+        return [(job, self.estimate(job.id)) for job in reversed(found)]
+
+    async def balance(self, guild_id: int, user_id: int) -> ledger.Balance:
+        """The member's credits in this guild (today's allowance topped up first)."""
+        settings = await self.guilds.settings(guild_id)
+        at = self.clock()
+        return await self.db.write(
+            lambda c: ledger.balance(
+                c, guild_id=guild_id, user_id=user_id, at=at, allowance=settings.daily_allowance
+            )
+        )
+
+    async def set_context(self, job_id: int, context: dict[str, Any]) -> None:
+        """Store the Discord layer's data for a job (message ids and the like)."""
+        await self.db.write(lambda c: jobs.set_context(c, job_id, context))
+
+    # --- the loops ------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            now = self.monotonic()
+            while (ticket := self.scheduler.next(now, self._can_start)) is not None:
+                self._dirty.add(ticket.guild_id)
+                self._launch(ticket, self.runner.start(ticket.job_id))
+            timeout = self.scheduler.wake_in(now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _progress_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.progress_interval)
+            try:
+                await self._publish_estimates()
+            except Exception:
+                log.exception("publishing queue estimates failed")
+
+    async def _publish_estimates(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        now, seconds = self.monotonic(), self._job_seconds()
+        changed: dict[int, Estimate] = {}
+        for guild_id in dirty:
+            for job_id, est in self.scheduler.estimates(guild_id, now, seconds).items():
+                start = now + est.starts_in
+                shown = self._shown.get(job_id)
+                if shown is None or shown[0] != est.position or abs(shown[1] - start) > 5.0:
+                    self._shown[job_id] = (est.position, start)
+                    changed[job_id] = est
+        if not changed:
+            return
+        for job in await self.db.read(lambda c: jobs.many(c, list(changed))):
+            if job.status is S.QUEUED:
+                await notify(self.events.queued, job, changed[job.id])
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _launch(self, ticket: Ticket, work: Any) -> None:
+        task = asyncio.create_task(work, name=f"job-{ticket.job_id}")
+        self._running[ticket.job_id] = task
+        task.add_done_callback(lambda t, ticket=ticket: self._ended(ticket, t))
+
+    def _ended(self, ticket: Ticket, task: asyncio.Task[Any]) -> None:
+        self._running.pop(ticket.job_id, None)
+        self._dirty.add(ticket.guild_id)
+        outcome = None if task.cancelled() or task.exception() else task.result()
+        if isinstance(outcome, Requeue) and not self._stopping:
+            wait = max(0.0, outcome.not_before - self.clock())
+            self.scheduler.put_back(ticket.job_id, self.monotonic() + wait)
+        else:
+            self.scheduler.finished(ticket.job_id)
+            self._demand.pop(ticket.job_id, None)
+            self._shown.pop(ticket.job_id, None)
+        if not self._running and not self.scheduler.queued():
+            self._idle.set()
+        self._wake.set()
+
+    def _enqueue(self, job: Job) -> None:
+        if job.id not in self._demand:
+            refused = self.router.refusals(job.request)
+            self._demand[job.id] = {
+                name: self.router.tasks_for(job.request, name)
+                for name in self.router.providers
+                if name not in refused
+            }
+        self.scheduler.push(self._ticket(job))
+        self._dirty.add(job.guild_id)
+        self._wake.set()
+
+    def _ticket(self, job: Job) -> Ticket:
+        now_wall, now_mono = self.clock(), self.monotonic()
+        return Ticket(
+            job_id=job.id,
+            guild_id=job.guild_id,
+            user_id=job.user_id,
+            enqueued_at=now_mono - max(0.0, now_wall - job.created_at),
+            not_before=now_mono + max(0.0, job.not_before - now_wall),
+        )
+
+    def _forget(self, job_id: int, guild_id: int) -> None:
+        self._demand.pop(job_id, None)
+        self._shown.pop(job_id, None)
+        self._dirty.add(guild_id)
+        if not self._running and not self.scheduler.queued():
+            self._idle.set()
+        self._wake.set()
+
+    def _can_start(self, ticket: Ticket) -> bool:
+        demand = self._demand.get(ticket.job_id)
+        return demand is None or self.router.has_room(demand)
+
+    def _job_seconds(self) -> float:
+        medians = [
+            h.median_seconds for h in self.router.health.values() if h.median_seconds is not None
+        ]
+        return statistics.median(medians) if medians else DEFAULT_JOB_SECONDS
+
+    def _guild_changed(self, guild_id: int) -> None:
+        self.scheduler.refresh(guild_id, self.monotonic())
+        self._dirty.add(guild_id)
+        self._wake.set()

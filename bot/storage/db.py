@@ -1,0 +1,185 @@
+"""The one SQLite database: opened once, migrated at start, every change a transaction.
+
+Each change is a plain function of a ``sqlite3.Connection`` that runs on
+aiosqlite's connection thread. Changes that arrive while one transaction is being
+written are committed together in the next (group commit), each inside its own
+SAVEPOINT, so every change is still all-or-nothing and one failing change never
+undoes another. Because one thread runs them one after another, a change never
+sees another half-done: no asyncio lock is needed to keep balances consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Change = Callable[[sqlite3.Connection], Any]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StorageError(Exception):
+    """The database cannot be used as it is; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema step."""
+
+    version: int
+    path: Path
+
+
+def migrations_in(folder: Path) -> list[Migration]:
+    """The numbered ``NNNN_name.sql`` files in order; gaps or duplicates are a packaging bug."""
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise StorageError(f"migration file {path.name} is not named NNNN_name.sql")
+        found.append(Migration(int(match.group(1)), path))
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StorageError(f"migrations must be numbered 1, 2, 3… without gaps; found {versions}")
+    return found
+
+
+def _migrate(conn: sqlite3.Connection, steps: list[Migration], path: str) -> int:
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    latest = steps[-1].version if steps else 0
+    if current > latest:
+        raise StorageError(
+            f"the database {path} has schema version {current}, but this imagine-bot knows "
+            f"only up to {latest}: it was written by a newer version. Run that version, or "
+            "restore a backup made before the upgrade."
+        )
+    for step in steps:
+        if step.version <= current:
+            continue
+        script = step.path.read_text(encoding="utf-8")
+        log.info("upgrading the database to schema %d (%s)", step.version, step.path.name)
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {step.version};\nCOMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"migration {step.path.name} failed: {exc}") from exc
+    return latest
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[Change]) -> list[tuple[bool, Any]]:
+    """One transaction for the whole batch, one savepoint per change."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for change in batch:
+            conn.execute("SAVEPOINT change")
+            try:
+                outcomes.append((True, change(conn)))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO change")
+                outcomes.append((False, exc))
+            conn.execute("RELEASE change")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+class Database:
+    """The bot's one connection; ``write``/``read`` run a change on the connection thread."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+        self._pending: list[tuple[Change, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | Path, *, migrations: Path = MIGRATIONS) -> Database:
+        """Open (creating the folder), set WAL, and bring the schema up to date."""
+        target = str(path)
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        steps = migrations_in(migrations)
+        try:
+            conn = await aiosqlite.connect(target, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {target}: {exc}") from exc
+        db = cls(conn, target)
+        try:
+            for pragma in (
+                "journal_mode = WAL",
+                "synchronous = NORMAL",
+                "foreign_keys = ON",
+                "busy_timeout = 5000",
+            ):
+                await conn.execute(f"PRAGMA {pragma}")
+            await db._on_thread(_migrate, steps, target)
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def write(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Apply ``change`` as one atomic transaction (grouped with others waiting); its result."""
+        if self._closed:
+            raise StorageError("the database is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((change, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read after every write queued before it, so a caller reads its own writes."""
+        return await self.write(query)
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the connection."""
+        self._closed = True
+        if self._flusher is not None:
+            await self._flusher
+        await self._conn.close()
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await self._on_thread(_run_batch, [change for change, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StorageError(f"the transaction failed: {exc}"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    async def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        # aiosqlite runs every call on its connection thread; this hands it one whole
+        # function, so a transaction costs one thread hop instead of one per statement.
+        return await self._conn._execute(fn, self._conn._conn, *args)

@@ -1,0 +1,226 @@
+"""Jobs and their fetched images in SQLite; functions run inside ``Database.write``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.models import GeneratedImage, GenerationRequest, JobStatus
+from bot.pipeline.jobs import Job, ResultSummary, sources_of
+from bot.providers.base import JobHandle
+
+_COLUMNS = (
+    "id, guild_id, user_id, channel_id, age_restricted, status, request, hold, provider, "
+    "unit_price, handle, result, error, charged, context, not_before, created_at, updated_at, "
+    "started_at, finished_at"
+)
+_UPDATABLE = frozenset(
+    {
+        "provider",
+        "unit_price",
+        "handle",
+        "result",
+        "error",
+        "charged",
+        "context",
+        "not_before",
+        "started_at",
+        "finished_at",
+    }
+)
+
+
+def _to_job(row: Sequence[Any]) -> Job:
+    (
+        id_,
+        guild,
+        user,
+        channel,
+        age_restricted,
+        status,
+        request,
+        hold,
+        provider,
+        price,
+        handle,
+        result,
+        error,
+        charged,
+        context,
+        not_before,
+        created,
+        updated,
+        started,
+        finished,
+    ) = row
+    return Job(
+        id=id_,
+        guild_id=guild,
+        user_id=user,
+        channel_id=channel,
+        age_restricted=bool(age_restricted),
+        status=JobStatus(status),
+        request=GenerationRequest.from_json(request),
+        hold=hold,
+        provider=provider,
+        unit_price=price,
+        handle=JobHandle.model_validate_json(handle) if handle else None,
+        result=ResultSummary.model_validate_json(result) if result else None,
+        error=error,
+        charged=charged,
+        context=json.loads(context),
+        not_before=not_before,
+        created_at=created,
+        updated_at=updated,
+        started_at=started,
+        finished_at=finished,
+    )
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name in ("handle", "result") and value is not None:
+        return value.model_dump_json()
+    if name == "context":
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    user_id: int,
+    channel_id: int,
+    age_restricted: bool,
+    request: GenerationRequest,
+    hold: int,
+    context: dict[str, Any],
+    at: float,
+) -> Job:
+    """Store a new queued job and return it with its id."""
+    row = conn.execute(
+        "INSERT INTO jobs (guild_id, user_id, channel_id, age_restricted, status, request, hold, "
+        "context, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) "
+        f"RETURNING {_COLUMNS}",
+        (
+            guild_id,
+            user_id,
+            channel_id,
+            int(age_restricted),
+            request.model_dump_json(),
+            hold,
+            _encode("context", context),
+            at,
+            at,
+        ),
+    ).fetchone()
+    return _to_job(row)
+
+
+def get(conn: sqlite3.Connection, job_id: int) -> Job | None:
+    """One job by id."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return _to_job(row) if row else None
+
+
+def transition(
+    conn: sqlite3.Connection, job_id: int, to: JobStatus, *, at: float, **fields: Any
+) -> Job | None:
+    """Move a job to ``to`` if its current status allows it; None when it does not (already
+    moved on, e.g. cancelled meanwhile), in which case nothing changes."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not job fields: {sorted(unknown)}")
+    sources = sorted(s.value for s in sources_of(to))
+    sets = ", ".join(["status = ?", "updated_at = ?", *(f"{name} = ?" for name in fields)])
+    params = [to.value, at, *(_encode(n, v) for n, v in fields.items()), job_id, *sources]
+    row = conn.execute(
+        f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(sources))}) "
+        f"RETURNING {_COLUMNS}",
+        params,
+    ).fetchone()
+    return _to_job(row) if row else None
+
+
+def set_context(conn: sqlite3.Connection, job_id: int, context: dict[str, Any]) -> None:
+    """Replace the Discord layer's data for a job (message ids and the like)."""
+    conn.execute("UPDATE jobs SET context = ? WHERE id = ?", (_encode("context", context), job_id))
+
+
+def unfinished(conn: sqlite3.Connection) -> list[Job]:
+    """Every job that has not ended, oldest first: what a restart must pick up."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE status IN "
+        "('queued', 'submitting', 'submitted', 'fetched') ORDER BY id"
+    ).fetchall()
+    return [_to_job(row) for row in rows]
+
+
+def of_user(
+    conn: sqlite3.Connection,
+    guild_id: int,
+    user_id: int,
+    statuses: Iterable[JobStatus] | None = None,
+    *,
+    limit: int = 50,
+) -> list[Job]:
+    """A member's jobs in one guild, newest first, optionally only some statuses."""
+    wanted = [s.value for s in statuses] if statuses is not None else [s.value for s in JobStatus]
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN "
+        f"({', '.join('?' * len(wanted))}) ORDER BY id DESC LIMIT ?",
+        (guild_id, user_id, *wanted, limit),
+    ).fetchall()
+    return [_to_job(row) for row in rows]
+
+
+def save_images(conn: sqlite3.Connection, job_id: int, images: Sequence[GeneratedImage]) -> None:
+    """Keep fetched images until they are delivered, so a restart can still deliver them."""
+    conn.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
+    conn.executemany(
+        "INSERT INTO job_images (job_id, idx, data, content_type, width, height, nsfw, seed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (job_id, i, im.data, im.content_type, im.width, im.height, int(im.nsfw), im.seed)
+            for i, im in enumerate(images)
+        ],
+    )
+
+
+def load_images(conn: sqlite3.Connection, job_id: int) -> list[GeneratedImage]:
+    """The fetched images of a job, in order."""
+    rows = conn.execute(
+        "SELECT data, content_type, width, height, nsfw, seed FROM job_images "
+        "WHERE job_id = ? ORDER BY idx",
+        (job_id,),
+    ).fetchall()
+    return [
+        GeneratedImage(data=d, content_type=c, width=w, height=h, nsfw=bool(n), seed=s)
+        for d, c, w, h, n, s in rows
+    ]
+
+
+def delete_images(conn: sqlite3.Connection, job_id: int) -> None:
+    """Drop a job's image bytes once they are delivered."""
+    conn.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
+
+
+def many(conn: sqlite3.Connection, job_ids: Sequence[int]) -> list[Job]:
+    """Several jobs by id, in id order."""
+    if not job_ids:
+        return []
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({', '.join('?' * len(job_ids))}) ORDER BY id",
+        tuple(job_ids),
+    ).fetchall()
+    return [_to_job(row) for row in rows]
+
+
+def counts_by_status(conn: sqlite3.Connection) -> dict[JobStatus, int]:
+    """How many jobs are in each status (for operators and tests)."""
+    return {
+        JobStatus(s): n
+        for s, n in conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+    }

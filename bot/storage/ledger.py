@@ -1,0 +1,522 @@
+"""The credit ledger: every credit a member gets, holds, spends or gets back, per guild.
+
+Each movement is two or more legs (``ledger`` rows) that share a ``movement``
+number and sum to zero, and ``balances`` keeps the running sum of every
+account in the same transaction. A member's accounts in a guild are:
+
+- ``issued``: where allowances and grants come from (negative; bucket ``YYYY-MM-DD``
+  for the allowance issued that day, ``''`` for grants);
+- ``allowance``: one bucket per UTC day; only today's counts, older ones expire;
+- ``granted``: credits given by admins, which never expire;
+- ``held``: credits set aside for queued and running jobs;
+- ``spent``: credits charged for delivered images (bucket = the UTC day of the charge).
+
+The available balance is today's allowance plus granted. Every function here is a
+plain function of a ``sqlite3.Connection``, meant to run inside ``Database.write``:
+it is one atomic change, and changes run one after another, so a read followed by a
+write here is never interleaved with another change and a balance cannot go negative.
+Time is passed in as a unix timestamp ``at``; days are UTC.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from bot.errors import InsufficientCredits
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400
+
+Key = tuple[str, str]
+"""An account and its bucket: ``("allowance", "2025-01-31")``, ``("granted", "")``."""
+
+
+def utc_day(at: float) -> str:
+    """The UTC day of a timestamp as ``YYYY-MM-DD``: the allowance bucket and the spend day."""
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def refills_in(at: float, allowance: int) -> float | None:
+    """Seconds until the daily allowance refills (next UTC midnight); None when it is off."""
+    if allowance <= 0:
+        return None
+    return (at // DAY + 1) * DAY - at
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A member's credits in one guild at one moment, as the bot shows them."""
+
+    available: int
+    allowance_left: int
+    granted: int
+    held: int
+    spent_today: int
+    refills_in: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One movement as a member or admin reads it (all its legs folded into one line).
+
+    ``amount`` is the change to the member's spendable credits (allowance and granted
+    buckets): +60 for a daily allowance, ±N for a grant, -price for a hold, +the unused
+    part of the hold for a settle, +the whole hold for a release. ``charged`` is what a
+    settle spent (0 for the other kinds), so a settle reads "charged 30, returned 10".
+    A hold returned to an allowance bucket of a past day still shows as +; that
+    bucket has expired, so it does not raise the available balance.
+    """
+
+    movement: int
+    at: float
+    day: str
+    user_id: int
+    kind: str
+    amount: int
+    charged: int
+    job_id: int | None
+    provider: str | None
+    images: int
+    actor_id: int | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a guild spent in a period, for the admin usage view."""
+
+    credits: int
+    images: int
+    jobs: int
+    top_users: list[tuple[int, int, int]] = field(default_factory=list)
+    """(user_id, credits, images), most credits first."""
+    providers: list[tuple[str, int, int]] = field(default_factory=list)
+    """(provider, credits, images), most credits first."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Movement:
+    kind: str
+    legs: list[tuple[str, str, int]]
+    job_id: int | None = None
+    provider: str | None = None
+    images: int = 0
+    actor_id: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    guild_id: int
+    user_id: int
+    open: int
+    drawn: dict[Key, int]
+
+
+_INSERT = (
+    "INSERT INTO ledger (id, movement, at, day, guild_id, user_id, account, bucket, amount,"
+    " kind, job_id, provider, images, actor_id, note)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT = (
+    "INSERT INTO balances (guild_id, user_id, account, bucket, amount) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (guild_id, user_id, account, bucket)"
+    " DO UPDATE SET amount = amount + excluded.amount"
+)
+_TAKE = (
+    "UPDATE balances SET amount = amount + ?"
+    " WHERE guild_id = ? AND user_id = ? AND account = ? AND bucket = ?"
+)
+_SIGNED = ("issued", "spent")
+_LEG_COLUMNS = (
+    "movement, at, day, user_id, kind, account, amount, job_id, provider, images, actor_id, note"
+)
+
+
+def _compact(legs: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Drop legs of zero, but keep the spend leg (it carries the images) and at least two legs."""
+    kept = [leg for leg in legs if leg[2] or leg[0] == "spent"]
+    if len(kept) >= 2:
+        return kept
+    return kept + [leg for leg in legs if leg not in kept][: 2 - len(kept)]
+
+
+def _write(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, at: float, moves: Sequence[_Movement]
+) -> None:
+    """Append the movements' legs and add them to the running balances."""
+    # A movement's number is the id of its first leg: ids are given explicitly from the
+    # current maximum (one b-tree seek), so numbers are unique and legs contiguous.
+    top = conn.execute("SELECT MAX(id) FROM ledger").fetchone()[0] or 0
+    day = utc_day(at)
+    rows = []
+    totals: dict[Key, int] = {}
+    next_id = top + 1
+    for move in moves:
+        head = (next_id, at, day, guild_id, user_id)
+        tail = (move.kind, move.job_id, move.provider, move.images, move.actor_id, move.note)
+        for account, bucket, amount in _compact(move.legs):
+            rows.append((next_id, *head, account, bucket, amount, *tail))
+            totals[account, bucket] = totals.get((account, bucket), 0) + amount
+            next_id += 1
+    conn.executemany(_INSERT, rows)
+    # SQLite checks the CHECK on the row an UPSERT would insert before it sees the
+    # conflict, so a decrease of a never-negative account is an UPDATE of its row.
+    adds, takes = [], []
+    for (account, bucket), amount in totals.items():
+        if amount > 0 or (amount < 0 and account in _SIGNED):
+            adds.append((guild_id, user_id, account, bucket, amount))
+        elif amount < 0:
+            takes.append((amount, guild_id, user_id, account, bucket))
+    if adds:
+        conn.executemany(_UPSERT, adds)
+    if takes and conn.executemany(_TAKE, takes).rowcount != len(takes):
+        raise sqlite3.IntegrityError(f"a movement draws on an empty account: {takes}")
+
+
+def _accounts(conn: sqlite3.Connection, guild_id: int, user_id: int, day: str) -> dict[Key, int]:
+    """The member's balances that matter today (absent ones are zero)."""
+    return {
+        (account, bucket): amount
+        for account, bucket, amount in conn.execute(
+            "SELECT account, bucket, amount FROM balances WHERE guild_id = ? AND user_id = ?"
+            " AND account IN ('allowance', 'granted', 'held', 'issued', 'spent')"
+            " AND bucket IN (?, '')",
+            (guild_id, user_id, day),
+        )
+    }
+
+
+def _top_up(accounts: dict[Key, int], day: str, allowance: int) -> int:
+    """How much allowance is still to be issued today (never negative: no claw-back)."""
+    issued_today = -accounts.get(("issued", day), 0)
+    return max(0, allowance - issued_today)
+
+
+def _allowance_move(day: str, amount: int) -> _Movement:
+    return _Movement("allowance", [("issued", day, -amount), ("allowance", day, amount)])
+
+
+def _balance(accounts: dict[Key, int], day: str, at: float, allowance: int) -> Balance:
+    left = accounts.get(("allowance", day), 0)
+    granted = accounts.get(("granted", ""), 0)
+    return Balance(
+        available=left + granted,
+        allowance_left=left,
+        granted=granted,
+        held=accounts.get(("held", ""), 0),
+        spent_today=accounts.get(("spent", day), 0),
+        refills_in=refills_in(at, allowance),
+    )
+
+
+def balance(
+    conn: sqlite3.Connection, *, guild_id: int, user_id: int, at: float, allowance: int
+) -> Balance:
+    """The member's balance now; issues today's allowance first, so run it in a write."""
+    day = utc_day(at)
+    accounts = _accounts(conn, guild_id, user_id, day)
+    top_up = _top_up(accounts, day, allowance)
+    if top_up:
+        _write(conn, guild_id, user_id, at, [_allowance_move(day, top_up)])
+        for key, amount in ((("issued", day), -top_up), (("allowance", day), top_up)):
+            accounts[key] = accounts.get(key, 0) + amount
+    return _balance(accounts, day, at, allowance)
+
+
+def hold(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    user_id: int,
+    job_id: int,
+    amount: int,
+    at: float,
+    allowance: int,
+) -> Balance:
+    """Set a job's full price aside at enqueue (today's allowance first, then granted).
+
+    Raises ``InsufficientCredits`` and writes nothing when the balance is short, and
+    ``ValueError`` when the job already has a hold (one hold per job; a bug otherwise).
+    Returns the balance after the hold.
+    """
+    if amount < 0:
+        raise ValueError(f"a hold cannot be negative ({amount})")
+    if conn.execute("SELECT 1 FROM ledger WHERE job_id = ? LIMIT 1", (job_id,)).fetchone():
+        raise ValueError(f"job {job_id} already has a hold")
+    day = utc_day(at)
+    accounts = _accounts(conn, guild_id, user_id, day)
+    top_up = _top_up(accounts, day, allowance)
+    left = accounts.get(("allowance", day), 0) + top_up
+    granted = accounts.get(("granted", ""), 0)
+    if amount > left + granted:
+        raise InsufficientCredits(
+            needed=amount, available=left + granted, refills_in=refills_in(at, allowance)
+        )
+    from_allowance = min(amount, left)
+    from_granted = amount - from_allowance
+    moves = [_allowance_move(day, top_up)] if top_up else []
+    moves.append(
+        _Movement(
+            "hold",
+            [
+                ("allowance", day, -from_allowance),
+                ("granted", "", -from_granted),
+                ("held", "", amount),
+            ],
+            job_id=job_id,
+        )
+    )
+    _write(conn, guild_id, user_id, at, moves)
+    return Balance(
+        available=left - from_allowance + granted - from_granted,
+        allowance_left=left - from_allowance,
+        granted=granted - from_granted,
+        held=accounts.get(("held", ""), 0) + amount,
+        spent_today=accounts.get(("spent", day), 0),
+        refills_in=refills_in(at, allowance),
+    )
+
+
+def _open(conn: sqlite3.Connection, job_id: int) -> _Hold | None:
+    """The job's hold if it is still open: None when there is none or it was settled/released."""
+    rows = conn.execute(
+        "SELECT guild_id, user_id, account, bucket, amount, kind FROM ledger WHERE job_id = ?",
+        (job_id,),
+    ).fetchall()
+    if not rows or any(kind in ("settle", "release") for *_, kind in rows):
+        return None
+    drawn: dict[Key, int] = {}
+    held = 0
+    for _, _, account, bucket, amount, _ in rows:
+        if account == "held":
+            held += amount
+        else:
+            drawn[account, bucket] = drawn.get((account, bucket), 0) - amount
+    return _Hold(rows[0][0], rows[0][1], held, drawn)
+
+
+def _give_back(drawn: dict[Key, int], amount: int) -> list[tuple[str, str, int]]:
+    """Legs returning ``amount`` to where the hold came from: granted first, then allowance."""
+    keys = sorted(drawn, key=lambda key: key[1], reverse=True)
+    keys.sort(key=lambda key: key[0] != "granted")
+    legs = []
+    for key in keys:
+        part = min(amount, drawn[key])
+        legs.append((key[0], key[1], part))
+        amount -= part
+    return legs
+
+
+def open_hold(conn: sqlite3.Connection, job_id: int) -> int:
+    """Credits still held for a job (0 once it was settled or released, or never held)."""
+    state = _open(conn, job_id)
+    return state.open if state else 0
+
+
+def settle(
+    conn: sqlite3.Connection, *, job_id: int, charge: int, provider: str, images: int, at: float
+) -> int:
+    """Charge a delivered job and give back the rest of its hold; the credits charged.
+
+    Exactly once: a job already settled or released (or never held) is left alone and
+    0 is returned. A charge above the hold is clamped to it (and logged).
+    """
+    if charge < 0 or images < 0:
+        raise ValueError(f"charge and images cannot be negative ({charge}, {images})")
+    state = _open(conn, job_id)
+    if state is None:
+        log.info("job %d has no open hold; nothing to settle", job_id)
+        return 0
+    if charge > state.open:
+        log.warning(
+            "job %d: charge %d exceeds its hold %d; charging the hold",
+            job_id,
+            charge,
+            state.open,
+        )
+        charge = state.open
+    legs = [("held", "", -state.open), ("spent", utc_day(at), charge)]
+    legs += _give_back(state.drawn, state.open - charge)
+    move = _Movement("settle", legs, job_id=job_id, provider=provider, images=images)
+    _write(conn, state.guild_id, state.user_id, at, [move])
+    return charge
+
+
+def release(conn: sqlite3.Connection, *, job_id: int, at: float) -> int:
+    """Give a job's whole hold back (failed, moderated, cancelled); the credits returned.
+
+    Exactly once, like ``settle``: a closed or missing hold changes nothing and returns 0.
+    Credits drawn from a past day's allowance go back to that bucket, which has expired.
+    """
+    state = _open(conn, job_id)
+    if state is None:
+        log.info("job %d has no open hold; nothing to release", job_id)
+        return 0
+    legs = [("held", "", -state.open), *_give_back(state.drawn, state.open)]
+    _write(conn, state.guild_id, state.user_id, at, [_Movement("release", legs, job_id=job_id)])
+    return state.open
+
+
+def grant(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    user_id: int,
+    amount: int,
+    actor_id: int,
+    note: str | None,
+    at: float,
+) -> int:
+    """An admin gives credits (or takes granted ones back with a negative amount); the change.
+
+    Taking back never goes below zero: it is clamped to the member's granted balance.
+    """
+    if amount < 0:
+        row = conn.execute(
+            "SELECT amount FROM balances WHERE guild_id = ? AND user_id = ?"
+            " AND account = 'granted' AND bucket = ''",
+            (guild_id, user_id),
+        ).fetchone()
+        amount = -min(-amount, row[0] if row else 0)
+    if amount == 0:
+        return 0
+    move = _Movement(
+        "grant", [("issued", "", -amount), ("granted", "", amount)], actor_id=actor_id, note=note
+    )
+    _write(conn, guild_id, user_id, at, [move])
+    return amount
+
+
+def reconcile(conn: sqlite3.Connection) -> list[str]:
+    """Every inconsistency in the ledger, one sentence each; empty when all adds up."""
+    problems = []
+    summed = {
+        tuple(row[:4]): row[4]
+        for row in conn.execute(
+            "SELECT guild_id, user_id, account, bucket, SUM(amount) FROM ledger"
+            " GROUP BY guild_id, user_id, account, bucket"
+        )
+    }
+    stored = {
+        tuple(row[:4]): row[4]
+        for row in conn.execute("SELECT guild_id, user_id, account, bucket, amount FROM balances")
+    }
+    for key in sorted(summed.keys() | stored.keys()):
+        want, have = summed.get(key, 0), stored.get(key, 0)
+        if want != have:
+            guild_id, user_id, account, bucket = key
+            where = f"{account}[{bucket}]" if bucket else account
+            problems.append(
+                f"guild {guild_id} user {user_id} {where}: balances say {have}, "
+                f"the ledger sums to {want}"
+            )
+    for movement, total, legs, members in conn.execute(
+        "SELECT movement, SUM(amount), COUNT(*), COUNT(DISTINCT guild_id || ':' || user_id)"
+        " FROM ledger GROUP BY movement"
+        " HAVING SUM(amount) != 0 OR COUNT(*) < 2 OR COUNT(DISTINCT guild_id || ':' || user_id) > 1"
+        " ORDER BY movement"
+    ):
+        problems.append(
+            f"movement {movement}: {legs} leg(s) over {members} member(s) summing to {total}"
+        )
+    return problems
+
+
+def _day_range(since: float, until: float) -> tuple[str, str]:
+    return utc_day(since), utc_day(until)
+
+
+_SPENT_IN = (
+    " FROM ledger WHERE guild_id = ? AND day BETWEEN ? AND ? AND at >= ? AND at < ?"
+    " AND account = 'spent' AND kind = 'settle'"
+)
+
+
+def usage(
+    conn: sqlite3.Connection, guild_id: int, *, since: float, until: float, top: int = 10
+) -> Usage:
+    """What the guild's members spent from ``since`` (inclusive) to ``until`` (exclusive)."""
+    args = (guild_id, *_day_range(since, until), since, until)
+    credits, images, jobs = conn.execute(
+        f"SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(images), 0), COUNT(*){_SPENT_IN}", args
+    ).fetchone()
+    top_users = conn.execute(
+        f"SELECT user_id, SUM(amount), SUM(images){_SPENT_IN}"
+        " GROUP BY user_id ORDER BY SUM(amount) DESC, user_id LIMIT ?",
+        (*args, top),
+    ).fetchall()
+    providers = conn.execute(
+        f"SELECT provider, SUM(amount), SUM(images){_SPENT_IN}"
+        " GROUP BY provider ORDER BY SUM(amount) DESC, provider",
+        args,
+    ).fetchall()
+    return Usage(credits, images, jobs, top_users, providers)
+
+
+def spend_by_day(
+    conn: sqlite3.Connection, guild_id: int, *, since: float, until: float
+) -> list[tuple[str, str, int, int]]:
+    """(day, provider, credits, images) per UTC day and provider, oldest day first.
+
+    ``since`` is inclusive and ``until`` exclusive, on the time of each charge.
+    """
+    args = (guild_id, *_day_range(since, until), since, until)
+    return conn.execute(
+        f"SELECT day, provider, SUM(amount), SUM(images){_SPENT_IN}"
+        " GROUP BY day, provider ORDER BY day, provider",
+        args,
+    ).fetchall()
+
+
+def _fold(rows: Iterable[tuple]) -> Iterator[LedgerEntry]:
+    """Fold consecutive legs (rows ordered by id) into one entry per movement."""
+    for movement, legs in itertools.groupby(rows, key=lambda row: row[0]):
+        legs = list(legs)
+        _, at, day, user_id, kind, _, _, job_id, provider, images, actor_id, note = legs[0]
+        amount = sum(leg[6] for leg in legs if leg[5] in ("allowance", "granted"))
+        charged = sum(leg[6] for leg in legs if leg[5] == "spent")
+        yield LedgerEntry(
+            movement,
+            at,
+            day,
+            user_id,
+            kind,
+            amount,
+            charged,
+            job_id,
+            provider,
+            images,
+            actor_id,
+            note,
+        )
+
+
+def user_history(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, *, limit: int = 50
+) -> list[LedgerEntry]:
+    """A member's last ``limit`` movements in a guild, newest first (see ``LedgerEntry``)."""
+    rows = conn.execute(
+        f"SELECT {_LEG_COLUMNS} FROM ledger WHERE guild_id = ? AND user_id = ? ORDER BY id DESC",
+        (guild_id, user_id),
+    )
+    return list(itertools.islice(_fold(rows), limit))
+
+
+def entries(
+    conn: sqlite3.Connection, guild_id: int, *, since: float, until: float
+) -> list[LedgerEntry]:
+    """Every movement in a guild from ``since`` (inclusive) to ``until`` (exclusive), oldest
+    first: one line per movement as in ``LedgerEntry``, for the CSV export."""
+    rows = conn.execute(
+        f"SELECT {_LEG_COLUMNS} FROM ledger WHERE guild_id = ? AND day BETWEEN ? AND ?"
+        " AND at >= ? AND at < ? ORDER BY id",
+        (guild_id, *_day_range(since, until), since, until),
+    )
+    return list(_fold(rows))
