@@ -253,8 +253,8 @@ class GuildSettings(BaseModel):
     nsfw_channel_tolerance: int = Field(default=2, ge=0, le=6)
     nsfw_policy: NsfwPolicy = NsfwPolicy.SPOILER
     refund_blocked: bool = True
-    jobs_per_minute: float = Field(default=10.0, gt=0, le=6000)
-    burst: int = Field(default=5, ge=1, le=1000)
+    jobs_per_minute: float = Field(default=10.0, gt=0, le=600_000)
+    burst: int = Field(default=5, ge=1, le=100_000)
     max_running: int = Field(default=4, ge=1, le=1000)
     max_queued: int = Field(default=100, ge=1, le=100_000)
     user_max_running: int = Field(default=3, ge=1, le=100)

@@ -7,7 +7,7 @@ compare-and-set, so a job that already ended cannot be settled or refunded twice
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -80,3 +80,7 @@ class Job:
     def terminal(self) -> bool:
         """True once nothing more will happen to this job."""
         return self.status.terminal
+
+    def moved(self, to: JobStatus, at: float, **fields: Any) -> Job:
+        """This job as storage has it after a successful transition to ``to``."""
+        return replace(self, status=to, updated_at=at, **fields)

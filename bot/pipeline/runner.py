@@ -78,9 +78,7 @@ class JobRunner:
     async def start(self, job_id: int) -> Requeue | None:
         """Take a queued job out of the queue and run it."""
         at = self.clock()
-        job = await self.db.write(
-            lambda c: jobs.transition(c, job_id, S.SUBMITTING, at=at, started_at=at)
-        )
+        job = await self.db.write(lambda c: jobs.start(c, job_id, at=at))
         if job is None:
             return None  # cancelled between the scheduler's choice and now
         await notify(self.events.started, job)
@@ -114,18 +112,19 @@ class JobRunner:
         """End the job and give its hold back, in one transaction; None if it had ended already."""
         at = self.clock()
 
-        def change(conn: Any) -> Job | None:
-            ended = jobs.transition(
-                conn, job.id, status, at=at, error=error, finished_at=at, charged=0
-            )
-            if ended is not None:
+        fields: dict[str, Any] = {"error": error, "finished_at": at, "charged": 0}
+
+        def change(conn: Any) -> bool:
+            ended = jobs.transition(conn, job.id, status, at=at, **fields)
+            if ended:
                 ledger.release(conn, job_id=job.id, at=at)
                 jobs.delete_images(conn, job.id)
             return ended
 
-        ended = await self.db.write(change)
-        if ended is not None:
-            await notify(self.events.finished, ended)
+        if not await self.db.write(change):
+            return None
+        ended = job.moved(status, at, **fields)
+        await notify(self.events.finished, ended)
         return ended
 
     async def _generate(self, job: Job) -> tuple[Job, list[GeneratedImage]] | Requeue | None:
@@ -185,16 +184,15 @@ class JobRunner:
         )
         at = self.clock()
 
-        def change(conn: Any) -> Job | None:
+        def change(conn: Any) -> bool:
             moved = jobs.transition(conn, job.id, S.FETCHED, at=at, result=summary)
-            if moved is not None:
+            if moved:
                 jobs.save_images(conn, job.id, result.images)
             return moved
 
-        stored = await self.db.write(change)
-        if stored is None:
+        if not await self.db.write(change):
             raise JobGone
-        return stored
+        return job.moved(S.FETCHED, at, result=summary)
 
     async def _deliver(self, job: Job, images: Sequence[GeneratedImage]) -> None:
         settings = await self.settings_of(job.guild_id)
@@ -220,9 +218,9 @@ class JobRunner:
         provider = job.provider or (job.result.provider if job.result else None)
         at = self.clock()
 
-        def change(conn: Any) -> Job | None:
+        def change(conn: Any) -> bool:
             done = jobs.transition(conn, job.id, S.DONE, at=at, charged=charge, finished_at=at)
-            if done is not None:
+            if done:
                 ledger.settle(
                     conn,
                     job_id=job.id,
@@ -234,10 +232,13 @@ class JobRunner:
                 jobs.delete_images(conn, job.id)
             return done
 
-        done = await self.db.write(change)
-        if done is not None:
-            await notify(self.events.finished, done)
+        if await self.db.write(change):
+            await notify(
+                self.events.finished, job.moved(S.DONE, at, charged=charge, finished_at=at)
+            )
 
     async def _move(self, job: Job, to: JobStatus, **fields: Any) -> Job | None:
         at = self.clock()
-        return await self.db.write(lambda c: jobs.transition(c, job.id, to, at=at, **fields))
+        if not await self.db.write(lambda c: jobs.transition(c, job.id, to, at=at, **fields)):
+            return None
+        return job.moved(to, at, **fields)

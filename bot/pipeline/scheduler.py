@@ -215,25 +215,44 @@ class Scheduler:
     # -- admission and forecasts -------------------------------------------------------------
 
     def check_admission(
-        self, guild_id: int, user_id: int, now: float, job_seconds: float | None = None
+        self,
+        guild_id: int,
+        user_id: int,
+        now: float,
+        job_seconds: float | None = None,
+        *,
+        admitting_guild: int = 0,
+        admitting_user: int = 0,
     ) -> None:
-        """Raise LimitReached naming the queue cap a new job would break, and when it frees."""
+        """Raise LimitReached naming the queue cap a new job would break, and when it frees.
+
+        ``admitting_*`` count jobs already past this check but not yet pushed (their
+        transaction is in flight), so concurrent admissions cannot slip past a cap.
+        """
         guild = self._guilds.get(guild_id)
-        if guild is None:
-            return
-        settings = guild.settings
-        mine = guild.users.get(user_id)
-        user_queued = len(mine) if mine else 0
-        over_user = mine is not None and user_queued >= settings.user_max_queued
-        over_guild = guild.queued >= settings.max_queued
+        settings = guild.settings if guild is not None else self._limits(guild_id)
+        mine = guild.users.get(user_id) if guild is not None else None
+        user_queued = (len(mine) if mine else 0) + admitting_user
+        guild_queued = (guild.queued if guild is not None else 0) + admitting_guild
+        over_user = user_queued >= settings.user_max_queued
+        over_guild = guild_queued >= settings.max_queued
         if not (over_user or over_guild):
             return
-        # Room comes when enough jobs have started: the user's (n - cap)-th, the guild's likewise.
-        user_target = mine[user_queued - settings.user_max_queued] if over_user and mine else None
-        guild_target = guild.queued - settings.max_queued if over_guild else None
+        # Room comes when enough jobs have started: the user's (n - cap)-th, the guild's likewise
+        # (the last one queued, when the rest are still being admitted).
+        user_target = (
+            mine[min(len(mine) - 1, user_queued - settings.user_max_queued)]
+            if over_user and mine
+            else None
+        )
+        guild_target = (
+            min(guild.queued - 1, guild_queued - settings.max_queued)
+            if over_guild and guild is not None and guild.queued
+            else None
+        )
         user_frees: float | None = None
         guild_frees: float | None = None
-        for ticket, estimate in self._forecast(guild, now, job_seconds):
+        for ticket, estimate in self._forecast(guild, now, job_seconds) if guild else ():
             if ticket is user_target:
                 user_frees = estimate.starts_in
             if estimate.position == guild_target:
@@ -255,7 +274,7 @@ class Scheduler:
         if over_guild:
             refusals.append(
                 LimitReached(
-                    f"This server already has {_images(guild.queued)} waiting",
+                    f"This server already has {_images(guild_queued)} waiting",
                     limit="max_queued",
                     value=settings.max_queued,
                     frees_in=guild_frees,

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 S = JobStatus
 DEFAULT_JOB_SECONDS = 10.0
+ADMISSION_ESTIMATE_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Pipeline:
             price_of=self.guilds.price_of,
             clock=clock,
         )
-        self._admission_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._admitting: Counter[tuple[int, int | None]] = Counter()
         self._demand: dict[int, dict[str, int]] = {}
         self._running: dict[int, asyncio.Task[None]] = {}
         self._dirty: set[int] = set()
@@ -106,6 +107,7 @@ class Pipeline:
         self._idle = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._job_seconds = DEFAULT_JOB_SECONDS
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -181,38 +183,52 @@ class Pipeline:
         if not demand:
             raise NoProviderAvailable(refused)
         hold = request.count * max(self.guilds.price_of(cache.settings, name) for name in demand)
-        async with self._admission_locks[sub.guild_id]:
-            self.scheduler.check_admission(sub.guild_id, sub.user_id, self.monotonic())
-            at = self.clock()
-            allowance = cache.settings.daily_allowance
+        guild_key, user_key = (sub.guild_id, None), (sub.guild_id, sub.user_id)
+        # No await between the check and the count: concurrent admissions see each other.
+        self.scheduler.check_admission(
+            sub.guild_id,
+            sub.user_id,
+            self.monotonic(),
+            admitting_guild=self._admitting[guild_key],
+            admitting_user=self._admitting[user_key],
+        )
+        at = self.clock()
+        allowance = cache.settings.daily_allowance
 
-            def admit(conn: Any) -> Job:
-                job = jobs.insert(
-                    conn,
-                    guild_id=sub.guild_id,
-                    user_id=sub.user_id,
-                    channel_id=sub.channel_id,
-                    age_restricted=sub.age_restricted,
-                    request=request,
-                    hold=hold,
-                    context=sub.context,
-                    at=at,
-                )
-                ledger.hold(
-                    conn,
-                    guild_id=sub.guild_id,
-                    user_id=sub.user_id,
-                    job_id=job.id,
-                    amount=hold,
-                    at=at,
-                    allowance=allowance,
-                )
-                return job
+        def admit(conn: Any) -> Job:
+            job = jobs.insert(
+                conn,
+                guild_id=sub.guild_id,
+                user_id=sub.user_id,
+                channel_id=sub.channel_id,
+                age_restricted=sub.age_restricted,
+                request=request,
+                hold=hold,
+                context=sub.context,
+                at=at,
+            )
+            ledger.hold(
+                conn,
+                guild_id=sub.guild_id,
+                user_id=sub.user_id,
+                job_id=job.id,
+                amount=hold,
+                at=at,
+                allowance=allowance,
+            )
+            return job
 
+        self._admitting.update((guild_key, user_key))
+        try:
             job = await self.db.write(admit)
-            self._demand[job.id] = demand
-            self._enqueue(job)
-        return Admitted(job, self.estimate(job.id))
+        finally:
+            self._admitting.subtract((guild_key, user_key))
+            for key in (guild_key, user_key):
+                if self._admitting[key] <= 0:
+                    del self._admitting[key]
+        self._demand[job.id] = demand
+        self._enqueue(job)
+        return Admitted(job, self._admission_estimate(job))
 
     async def cancel(self, job_id: int, *, by: int, moderator: bool = False) -> Job:
         """Cancel a job: a queued one at once, a submitted one at the provider where it can be."""
@@ -262,7 +278,7 @@ class Pipeline:
 
     def estimate(self, job_id: int) -> Estimate | None:
         """Position and estimated start of a queued job (None once it started)."""
-        return self.scheduler.estimate(job_id, self.monotonic(), self._job_seconds())
+        return self.scheduler.estimate(job_id, self.monotonic(), self._job_seconds)
 
     async def jobs_of(self, guild_id: int, user_id: int) -> list[tuple[Job, Estimate | None]]:
         """A member's unfinished jobs with their queue estimates, oldest first."""
@@ -310,7 +326,8 @@ class Pipeline:
 
     async def _publish_estimates(self) -> None:
         dirty, self._dirty = self._dirty, set()
-        now, seconds = self.monotonic(), self._job_seconds()
+        self._job_seconds = self._typical_job_seconds()
+        now, seconds = self.monotonic(), self._job_seconds
         changed: dict[int, Estimate] = {}
         for guild_id in dirty:
             for job_id, est in self.scheduler.estimates(guild_id, now, seconds).items():
@@ -377,11 +394,18 @@ class Pipeline:
             self._idle.set()
         self._wake.set()
 
+    def _admission_estimate(self, job: Job) -> Estimate | None:
+        # A position costs a walk of the guild's queue; past a few hundred waiting jobs the
+        # next progress update tells it instead, so a flood never makes admission quadratic.
+        if self.scheduler.queued(job.guild_id) > ADMISSION_ESTIMATE_LIMIT:
+            return None
+        return self.estimate(job.id)
+
     def _can_start(self, ticket: Ticket) -> bool:
         demand = self._demand.get(ticket.job_id)
         return demand is None or self.router.has_room(demand)
 
-    def _job_seconds(self) -> float:
+    def _typical_job_seconds(self) -> float:
         medians = [
             h.median_seconds for h in self.router.health.values() if h.median_seconds is not None
         ]

@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -49,6 +49,8 @@ from bot.providers.http import (
 from bot.providers.polling import DurationEstimator, PollPlanner, PollTuning
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
@@ -288,16 +290,19 @@ class Provider(ABC):
         """Start every task of the plan; keep whatever the provider accepted."""
         plan = self.plan(request)
         started, t0 = self.clock(), time.monotonic()
-        # One job never has more tasks in flight than the provider allows an account.
-        slots = asyncio.Semaphore(self.capabilities.max_concurrent_tasks or len(plan.seeds))
+        count = len(plan.images_per_task)
+        limit = self.capabilities.max_concurrent_tasks
+        if limit is None or count <= limit:
+            results = await _settle_all([self.submit_task(request, plan, i) for i in range(count)])
+        else:
+            # One job never has more tasks in flight than the provider allows an account.
+            slots = asyncio.Semaphore(limit)
 
-        async def one(index: int) -> TaskRef:
-            async with slots:
-                return await self.submit_task(request, plan, index)
+            async def one(index: int) -> TaskRef:
+                async with slots:
+                    return await self.submit_task(request, plan, index)
 
-        results = await asyncio.gather(
-            *(one(i) for i in range(len(plan.images_per_task))), return_exceptions=True
-        )
+            results = await _settle_all([one(i) for i in range(count)])
         tasks = [r for r in results if isinstance(r, TaskRef)]
         errors = [r for r in results if isinstance(r, BaseException)]
         for err in errors:
@@ -326,9 +331,8 @@ class Provider(ABC):
     async def wait(self, handle: JobHandle) -> GenerationResult:
         """Wait for every task, download every image at once, and assemble the result."""
         t0 = time.monotonic()
-        settled = await asyncio.gather(
-            *(self._outcome(task, handle.submitted_at) for task in handle.tasks),
-            return_exceptions=True,
+        settled = await _settle_all(
+            [self._outcome(task, handle.submitted_at) for task in handle.tasks]
         )
         outcomes = [o for o in settled if isinstance(o, TaskOutcome)]
         errors = [e for e in settled if isinstance(e, BaseException)]
@@ -339,7 +343,11 @@ class Provider(ABC):
             raise _most_telling(errors)
         t1 = time.monotonic()
         refs = [(ref, o.seed) for o in outcomes for ref in o.images]
-        images = await asyncio.gather(*(self._fetch(ref, seed) for ref, seed in refs))
+        images = (
+            [await self._fetch(*refs[0])]
+            if len(refs) == 1
+            else await asyncio.gather(*(self._fetch(ref, seed) for ref, seed in refs))
+        )
         t2 = time.monotonic()
         notes = list(handle.notes)
         if errors:
@@ -476,6 +484,16 @@ class Provider(ABC):
             nsfw=ref.nsfw,
             seed=ref.seed or seed,
         )
+
+
+async def _settle_all(work: list[Awaitable[T]]) -> list[T | BaseException]:
+    """Await all, keeping exceptions as results; one awaitable needs no task machinery."""
+    if len(work) == 1:
+        try:
+            return [await work[0]]
+        except Exception as exc:
+            return [exc]
+    return await asyncio.gather(*work, return_exceptions=True)
 
 
 def _surely_not_accepted(error: ProviderError) -> bool:

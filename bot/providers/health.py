@@ -109,10 +109,13 @@ class ProviderHealth:
 
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     outcomes: deque[tuple[bool, float]] = field(default_factory=lambda: deque(maxlen=100))
+    _median: float | None = None
+    _median_stale: bool = False
 
     def record(self, ok: bool, seconds: float) -> None:
         """Remember one finished job."""
         self.outcomes.append((ok, seconds))
+        self._median_stale = True
 
     @property
     def success_rate(self) -> float | None:
@@ -124,5 +127,8 @@ class ProviderHealth:
     @property
     def median_seconds(self) -> float | None:
         """Median time of recent successful jobs."""
-        times = [seconds for ok, seconds in self.outcomes if ok]
-        return statistics.median(times) if times else None
+        if self._median_stale:
+            times = [seconds for ok, seconds in self.outcomes if ok]
+            self._median = statistics.median(times) if times else None
+            self._median_stale = False
+        return self._median

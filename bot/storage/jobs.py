@@ -100,10 +100,9 @@ def insert(
     at: float,
 ) -> Job:
     """Store a new queued job and return it with its id."""
-    row = conn.execute(
+    cursor = conn.execute(
         "INSERT INTO jobs (guild_id, user_id, channel_id, age_restricted, status, request, hold, "
-        "context, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) "
-        f"RETURNING {_COLUMNS}",
+        "context, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
         (
             guild_id,
             user_id,
@@ -115,8 +114,21 @@ def insert(
             at,
             at,
         ),
-    ).fetchone()
-    return _to_job(row)
+    )
+    assert cursor.lastrowid is not None
+    return Job(
+        id=cursor.lastrowid,
+        guild_id=guild_id,
+        user_id=user_id,
+        channel_id=channel_id,
+        age_restricted=age_restricted,
+        status=JobStatus.QUEUED,
+        request=request,
+        hold=hold,
+        context=dict(context),
+        created_at=at,
+        updated_at=at,
+    )
 
 
 def get(conn: sqlite3.Connection, job_id: int) -> Job | None:
@@ -127,21 +139,27 @@ def get(conn: sqlite3.Connection, job_id: int) -> Job | None:
 
 def transition(
     conn: sqlite3.Connection, job_id: int, to: JobStatus, *, at: float, **fields: Any
-) -> Job | None:
-    """Move a job to ``to`` if its current status allows it; None when it does not (already
-    moved on, e.g. cancelled meanwhile), in which case nothing changes."""
+) -> bool:
+    """Move a job to ``to`` if its current status allows it. False when it does not (it
+    already moved on, e.g. cancelled meanwhile), in which case nothing changes."""
     unknown = set(fields) - _UPDATABLE
     if unknown:
         raise ValueError(f"not job fields: {sorted(unknown)}")
     sources = sorted(s.value for s in sources_of(to))
     sets = ", ".join(["status = ?", "updated_at = ?", *(f"{name} = ?" for name in fields)])
     params = [to.value, at, *(_encode(n, v) for n, v in fields.items()), job_id, *sources]
-    row = conn.execute(
-        f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(sources))}) "
-        f"RETURNING {_COLUMNS}",
+    cursor = conn.execute(
+        f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(sources))})",
         params,
-    ).fetchone()
-    return _to_job(row) if row else None
+    )
+    return cursor.rowcount == 1
+
+
+def start(conn: sqlite3.Connection, job_id: int, *, at: float) -> Job | None:
+    """Take a queued job to SUBMITTING and return it; None if it is no longer queued."""
+    if not transition(conn, job_id, JobStatus.SUBMITTING, at=at, started_at=at):
+        return None
+    return get(conn, job_id)
 
 
 def set_context(conn: sqlite3.Connection, job_id: int, context: dict[str, Any]) -> None:

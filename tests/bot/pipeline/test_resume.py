@@ -72,9 +72,8 @@ async def plant(
                 fields = {"provider": "alpha", "unit_price": 6, "handle": handle}
             if step is S.FETCHED:
                 fields = {"result": result}
-            moved = jobs.transition(conn, job.id, step, at=NOW, **fields)
-            assert moved is not None
-            job = moved
+            assert jobs.transition(conn, job.id, step, at=NOW, **fields)
+            job = job.moved(step, NOW, **fields)
         if images:
             jobs.save_images(conn, job.id, images)
         return job

@@ -597,3 +597,15 @@ def test_caps_hold_and_every_job_starts_exactly_once(
     assert not model.queued, "every queued job starts once capacity and time allow"
     assert model.started == model.pushed - model.removed
     model.check_rates()
+
+
+def test_admissions_in_flight_count_against_the_caps() -> None:
+    sched = Scheduler(lambda g: GuildSettings(user_max_queued=3, max_queued=5), 10)
+    sched.check_admission(1, 7, 0.0, admitting_user=2)
+    with pytest.raises(LimitReached) as caught:
+        sched.check_admission(1, 7, 0.0, admitting_user=3)
+    assert caught.value.limit == "user_max_queued"
+    with pytest.raises(LimitReached) as caught:
+        sched.check_admission(1, 8, 0.0, admitting_guild=5)
+    assert caught.value.limit == "max_queued"
+    assert "5 images" in caught.value.user_message

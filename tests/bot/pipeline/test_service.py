@@ -303,3 +303,22 @@ async def test_grants_are_clamped_and_audited(make_rig: RigFactory) -> None:
     assert (await rig.balance()).available == 0
     actions = [e.action for e in await rig.db.read(lambda c: audit.recent(c, GUILD))]
     assert actions == ["grant", "grant"]
+
+
+async def test_concurrent_submits_cannot_slip_past_a_queue_cap(
+    make_rig: RigFactory, http: HttpClient
+) -> None:
+    gate = asyncio.Event()
+    provider = ScriptedProvider("alpha", http, wait_gate=gate)
+    rig = await make_rig(providers={"alpha": provider}, user_max_queued=2)
+    results = await asyncio.gather(
+        *(rig.pipeline.submit(rig.submission(f"at once {i}")) for i in range(5)),
+        return_exceptions=True,
+    )
+    admitted = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, LimitReached)]
+    assert (len(admitted), len(refused)) == (2, 3)
+    assert await job_count(rig) == 2
+    assert (await rig.balance()).held == 12, "only the admitted jobs hold credits"
+    gate.set()
+    await rig.events.until_finished(2)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import itertools
 from collections import deque
 from collections.abc import Callable
@@ -27,10 +29,9 @@ Step = Exception | None
 _ids = itertools.count(1)
 
 
+@functools.cache
 def tiny_png_uri() -> str:
     """A data URI of a real 16×9 PNG, so downloads need no server."""
-    import base64
-
     return "data:image/png;base64," + base64.b64encode(render(16, 9, "png")).decode()
 
 
