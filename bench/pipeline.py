@@ -38,7 +38,8 @@ from bot.models import GeneratedImage, GenerationRequest
 from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from bot.pipeline.service import Pipeline, Submission
-from bot.providers.base import Plan, TaskRef
+from bot.providers.capabilities import Plan
+from bot.providers.handles import TaskRef
 from bot.providers.http import HttpClient
 from bot.providers.router import Router
 from bot.safety import DeliveryPlan

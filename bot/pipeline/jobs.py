@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot.models import GenerationRequest, JobStatus, Timings
-from bot.providers.base import JobHandle
+from bot.providers.handles import JobHandle
 
 S = JobStatus
 

@@ -24,7 +24,8 @@ from bot.errors import (
 from bot.models import GeneratedImage, GenerationResult, GuildSettings, JobStatus
 from bot.pipeline.events import PipelineEvents, notify
 from bot.pipeline.jobs import Job, ResultSummary
-from bot.providers.base import JobHandle, describe
+from bot.providers.base import describe
+from bot.providers.handles import JobHandle
 from bot.providers.router import Router
 from bot.safety import plan_delivery
 from bot.storage import jobs, ledger

@@ -30,15 +30,9 @@ from bot.errors import (
     Transient,
 )
 from bot.models import MAX_SEED, GenerationRequest, OutputFormat
-from bot.providers.base import (
-    Capabilities,
-    ImageRef,
-    Plan,
-    Provider,
-    TaskOutcome,
-    TaskRef,
-    generic_error,
-)
+from bot.providers.base import Provider, generic_error
+from bot.providers.capabilities import Capabilities, Plan
+from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import Response
 
 NAME = "aimlapi"

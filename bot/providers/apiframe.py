@@ -26,16 +26,9 @@ from bot.errors import (
     Transient,
 )
 from bot.models import GenerationRequest, OutputFormat
-from bot.providers.base import (
-    Capabilities,
-    ImageRef,
-    Pending,
-    Plan,
-    Provider,
-    TaskOutcome,
-    TaskRef,
-    generic_error,
-)
+from bot.providers.base import Provider, generic_error
+from bot.providers.capabilities import Capabilities, Plan
+from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response
 
 NAME = "apiframe"

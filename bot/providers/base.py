@@ -1,4 +1,4 @@
-"""What every provider adapter is: capabilities, a plan, a resumable handle, submit/wait/cancel.
+"""What every provider adapter is: submit, wait, cancel, check credentials, behind one flow.
 
 An adapter holds only its provider's protocol: how to build the body, where to
 send it, how to read the answers (pure functions in its module). The flow that
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
 
 from bot.errors import (
     BadCredentials,
@@ -29,15 +29,14 @@ from bot.errors import (
 )
 from bot.images import probe
 from bot.models import (
-    MAX_PROMPT_CHARS,
     MAX_REFERENCE_BYTES,
-    MAX_SEED,
     GeneratedImage,
     GenerationRequest,
     GenerationResult,
-    OutputFormat,
     Timings,
 )
+from bot.providers.capabilities import Capabilities, Plan, make_plan
+from bot.providers.handles import ImageRef, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.providers.http import (
     HttpClient,
     Response,
@@ -56,101 +55,6 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
 
 
-# --- what a provider can do --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a provider can serve exactly; checked before anything is sent."""
-
-    aspect_ratios: frozenset[str]
-    formats: frozenset[OutputFormat] = frozenset(OutputFormat)
-    max_images_per_task: int = 1
-    reference_bytes: bool = False
-    reference_url: bool = False
-    safety_tolerance: tuple[int, int] | None = None
-    raw: bool = True
-    seed_range: tuple[int, int] = (0, MAX_SEED)
-    cancel: bool = False
-    resumable: bool = True
-    max_prompt_chars: int = MAX_PROMPT_CHARS
-    max_concurrent_tasks: int | None = None
-
-    def refusals(self, request: GenerationRequest) -> list[str]:
-        """Why this provider cannot serve ``request`` exactly (empty when it can)."""
-        why: list[str] = []
-        if request.aspect_ratio not in self.aspect_ratios:
-            why.append(
-                f"aspect ratio {request.aspect_ratio} not offered "
-                f"(offers {', '.join(sorted(self.aspect_ratios, key=_ratio))})"
-            )
-        if request.output_format not in self.formats:
-            why.append(f"cannot make {request.output_format.value}")
-        if request.raw and not self.raw:
-            why.append("cannot make raw images")
-        if (
-            request.seed is not None
-            and not self.seed_range[0] <= request.seed <= self.seed_range[1]
-        ):
-            why.append(f"seed must be from {self.seed_range[0]} to {self.seed_range[1]}")
-        if len(request.prompt) > self.max_prompt_chars:
-            why.append(f"prompt longer than {self.max_prompt_chars} characters")
-        ref = request.reference
-        if ref is not None:
-            if not (self.reference_bytes or self.reference_url):
-                why.append("cannot take a reference image")
-            elif ref.data is not None and not self.reference_bytes:
-                why.append("takes a reference image only as a link")
-            elif ref.url is not None and not self.reference_url:
-                why.append("takes a reference image only as an upload")
-        return why
-
-
-def _ratio(text: str) -> float:
-    w, h = text.split(":")
-    return -int(w) / int(h)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How a request maps onto a provider: tasks, seeds, tolerance sent, and what was adapted."""
-
-    provider: str
-    images_per_task: tuple[int, ...]
-    seeds: tuple[int | None, ...]
-    safety_tolerance: int | None
-    notes: tuple[str, ...] = ()
-
-
-def make_plan(name: str, caps: Capabilities, request: GenerationRequest) -> Plan:
-    """Split the request into tasks and clamp the tolerance, saying openly what changed."""
-    notes: list[str] = []
-    per = caps.max_images_per_task
-    sizes = [per] * (request.count // per) + ([request.count % per] if request.count % per else [])
-    if len(sizes) > 1:
-        notes.append(f"{request.count} images made as {len(sizes)} separate {name} tasks")
-    if request.seed is None:
-        seeds: list[int | None] = [None] * len(sizes)
-    else:
-        lo, hi = caps.seed_range
-        seeds = [lo + (request.seed - lo + i) % (hi - lo + 1) for i in range(len(sizes))]
-        if len(sizes) > 1:
-            notes.append(f"seeds {seeds[0]}…{seeds[-1]}, one per task")
-    tolerance: int | None
-    if caps.safety_tolerance is None:
-        tolerance = None
-        notes.append(f"{name} cannot set a safety tolerance; its own filter applies")
-    else:
-        lo, hi = caps.safety_tolerance
-        tolerance = min(hi, max(lo, request.safety_tolerance))
-        if tolerance != request.safety_tolerance:
-            notes.append(
-                f"safety tolerance {request.safety_tolerance} sent as {tolerance} "
-                f"({name} accepts {lo}–{hi})"
-            )
-    return Plan(name, tuple(sizes), tuple(seeds), tolerance, tuple(notes))
-
-
 @dataclass(frozen=True)
 class ProviderConfig:
     """What an adapter needs from settings: its key, its base URL(s), its model name."""
@@ -160,65 +64,6 @@ class ProviderConfig:
     model: str | None = None
     extra_urls: Mapping[str, str] = field(default_factory=dict)
     max_wait: float = 600.0
-
-
-# --- handles and outcomes -----------------------------------------------------------------
-
-
-class ImageRef(BaseModel):
-    """One finished image at the provider: where to fetch it and its NSFW flag."""
-
-    model_config = ConfigDict(frozen=True)
-
-    url: str
-    nsfw: bool = False
-    seed: int | None = None
-
-
-class TaskOutcome(BaseModel):
-    """A provider task that finished with images."""
-
-    model_config = ConfigDict(frozen=True)
-
-    images: tuple[ImageRef, ...]
-    seed: int | None = None
-    provider_seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A provider task still running; ``progress`` from 0 to 1 when the provider tells."""
-
-    progress: float | None = None
-
-
-class TaskRef(BaseModel):
-    """One task at a provider: its id, the URLs it gave, and its outcome if already known."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    seed: int | None = None
-    count: int = 1
-    urls: dict[str, str] = {}
-    outcome: TaskOutcome | None = None
-
-
-class JobHandle(BaseModel):
-    """All a restarted bot needs to pick up a submitted job; stored as JSON."""
-
-    model_config = ConfigDict(frozen=True)
-
-    provider: str
-    tasks: tuple[TaskRef, ...]
-    submitted_at: float
-    submit_seconds: float = 0.0
-    notes: tuple[str, ...] = ()
-
-    @property
-    def job_id(self) -> str:
-        """The provider's job id (task ids joined when one job took several tasks)."""
-        return ",".join(task.id for task in self.tasks)
 
 
 # --- the adapter base ---------------------------------------------------------------------

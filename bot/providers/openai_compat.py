@@ -26,16 +26,9 @@ from bot.errors import (
     Transient,
 )
 from bot.models import ASPECT_RATIOS, GenerationRequest, OutputFormat
-from bot.providers.base import (
-    Capabilities,
-    ImageRef,
-    Plan,
-    Provider,
-    ProviderConfig,
-    TaskOutcome,
-    TaskRef,
-    generic_error,
-)
+from bot.providers.base import Provider, ProviderConfig, generic_error
+from bot.providers.capabilities import Capabilities, Plan
+from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import HttpClient, Response
 
 log = logging.getLogger(__name__)

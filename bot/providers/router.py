@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.errors import ImagineError, NoProviderAvailable, RateLimited, TaskFailed
 from bot.models import GenerationRequest, GenerationResult
-from bot.providers.base import JobHandle, Provider, describe
+from bot.providers.base import Provider, describe
 from bot.providers.capacity import ProviderSlots
+from bot.providers.handles import JobHandle
 from bot.providers.health import CircuitBreaker, ProviderHealth, counts_against_health
 
 log = logging.getLogger(__name__)

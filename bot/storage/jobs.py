@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.models import GeneratedImage, GenerationRequest, JobStatus
 from bot.pipeline.jobs import Job, ResultSummary, sources_of
-from bot.providers.base import JobHandle
+from bot.providers.handles import JobHandle
 
 _COLUMNS = (
     "id, guild_id, user_id, channel_id, age_restricted, status, request, hold, provider, "

@@ -8,7 +8,7 @@ import pytest
 
 from bot.errors import BadCredentials, Transient
 from bot.models import MAX_SEED
-from bot.providers.base import Capabilities, make_plan
+from bot.providers.capabilities import Capabilities, make_plan
 from bot.providers.http import HttpClient, Response
 from tests.bot.providers.conftest import request
 from tests.fakes.providers.scripted import ScriptedProvider, limited

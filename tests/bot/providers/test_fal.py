@@ -21,7 +21,8 @@ from bot.errors import (
 )
 from bot.models import OutputFormat, ReferenceImage, decode_base64
 from bot.providers import fal
-from bot.providers.base import JobHandle, Pending, TaskOutcome, make_plan
+from bot.providers.capabilities import make_plan
+from bot.providers.handles import JobHandle, Pending, TaskOutcome
 from bot.providers.http import HttpClient, Response
 from tests.bot.providers.conftest import make_provider, request
 from tests.fakes.clock import RecordingSleep

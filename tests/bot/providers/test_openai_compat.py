@@ -22,7 +22,9 @@ from bot.errors import (
 )
 from bot.models import ASPECT_RATIOS, OutputFormat, ReferenceImage, decode_base64
 from bot.providers import openai_compat as oc
-from bot.providers.base import JobHandle, ProviderConfig, TaskRef, make_plan
+from bot.providers.base import ProviderConfig
+from bot.providers.capabilities import make_plan
+from bot.providers.handles import JobHandle, TaskRef
 from bot.providers.http import HttpClient, Response
 from tests.bot.providers.conftest import make_provider, request
 from tests.fakes.clock import RecordingSleep

@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import InsufficientCredits
-from bot.storage import ledger
+from bot.storage import ledger, reports
 from bot.storage.db import Database
-from bot.storage.ledger import Balance, LedgerEntry, Usage, refills_in, utc_day
+from bot.storage.ledger import Balance, refills_in, utc_day
+from bot.storage.reports import LedgerEntry, Usage
 
 GUILD, OTHER_GUILD = 10, 20
 ALICE, BOB = 1, 2
@@ -123,7 +124,7 @@ async def test_first_look_issues_todays_allowance_once(db: Database) -> None:
 
     assert first == Balance(60, 60, 0, 0, 0, DAY / 2)
     assert again == Balance(60, 60, 0, 0, 0, DAY / 2 - 60)
-    history = await db.read(lambda c: ledger.user_history(c, GUILD, ALICE))
+    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
     assert [(e.kind, e.amount) for e in history] == [("allowance", 60)]
 
 
@@ -134,7 +135,7 @@ async def test_allowance_refills_each_day_and_yesterdays_leftover_expires(db: Da
     today = await look(db, at=DAY1 + 3_600)
 
     assert today == Balance(60, 60, 0, 0, 0, DAY - 3_600)
-    history = await db.read(lambda c: ledger.user_history(c, GUILD, ALICE))
+    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
     assert [(e.kind, e.day) for e in history if e.kind == "allowance"] == [
         ("allowance", "2025-03-11"),
         ("allowance", "2025-03-10"),
@@ -255,7 +256,7 @@ async def test_a_free_job_still_records_its_images(db: Database) -> None:
 
     assert await settle(db, 1, 0, provider="free", images=2) == 0
 
-    assert (await db.read(lambda c: ledger.usage(c, GUILD, since=DAY0, until=DAY1))) == Usage(
+    assert (await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1))) == Usage(
         0, 2, 1, [(ALICE, 0, 2)], [("free", 0, 2)]
     )
     assert await settle(db, 1, 0, provider="free", images=2) == 0
@@ -271,7 +272,7 @@ async def test_a_hold_from_yesterday_released_today_goes_back_to_the_expired_buc
 
     assert returned == 50
     assert await look(db, at=DAY1 + 3_601) == Balance(60, 60, 0, 0, 0, DAY - 3_601)
-    history = await db.read(lambda c: ledger.user_history(c, GUILD, ALICE, limit=2))
+    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE, limit=2))
     assert [(e.kind, e.day, e.amount) for e in history] == [
         ("allowance", "2025-03-11", 60),
         ("release", "2025-03-11", 50),
@@ -312,7 +313,7 @@ async def test_taking_credits_back_never_goes_below_zero(db: Database) -> None:
     assert await grant(db, -5) == 0
 
     assert await look(db) == Balance(60, 60, 0, 0, 0, DAY / 2)
-    history = await db.read(lambda c: ledger.user_history(c, GUILD, ALICE))
+    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
     grants = [(e.amount, e.actor_id, e.note) for e in history if e.kind == "grant"]
     assert grants == [(-25, ADMIN, "oops"), (25, ADMIN, "event prize")]
 
@@ -344,12 +345,12 @@ async def _two_days_of_use(db: Database) -> None:
 async def test_usage_totals_top_users_and_providers(db: Database) -> None:
     await _two_days_of_use(db)
 
-    both_days = await db.read(lambda c: ledger.usage(c, GUILD, since=DAY0, until=DAY1 + DAY))
-    first_day = await db.read(lambda c: ledger.usage(c, GUILD, since=DAY0, until=DAY1))
+    both_days = await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1 + DAY))
+    first_day = await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1))
     from_the_last = await db.read(
-        lambda c: ledger.usage(c, GUILD, since=DAY1 + 200, until=DAY1 + 201)
+        lambda c: reports.usage(c, GUILD, since=DAY1 + 200, until=DAY1 + 201)
     )
-    top_one = await db.read(lambda c: ledger.usage(c, GUILD, since=DAY0, until=DAY1, top=1))
+    top_one = await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1, top=1))
 
     assert both_days == Usage(
         60, 6, 3, [(ALICE, 40, 4), (BOB, 20, 2)], [("bfl", 30, 3), ("fal", 30, 3)]
@@ -364,9 +365,9 @@ async def test_usage_totals_top_users_and_providers(db: Database) -> None:
 async def test_spend_by_day_splits_days_and_providers(db: Database) -> None:
     await _two_days_of_use(db)
 
-    rows = await db.read(lambda c: ledger.spend_by_day(c, GUILD, since=DAY0, until=DAY1 + DAY))
+    rows = await db.read(lambda c: reports.spend_by_day(c, GUILD, since=DAY0, until=DAY1 + DAY))
     other = await db.read(
-        lambda c: ledger.spend_by_day(c, OTHER_GUILD, since=DAY0, until=DAY1 + DAY)
+        lambda c: reports.spend_by_day(c, OTHER_GUILD, since=DAY0, until=DAY1 + DAY)
     )
 
     assert rows == [
@@ -380,8 +381,8 @@ async def test_spend_by_day_splits_days_and_providers(db: Database) -> None:
 async def test_a_members_history_reads_newest_first(db: Database) -> None:
     await _two_days_of_use(db)
 
-    history = await db.read(lambda c: ledger.user_history(c, GUILD, ALICE))
-    last_three = await db.read(lambda c: ledger.user_history(c, GUILD, ALICE, limit=3))
+    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
+    last_three = await db.read(lambda c: reports.user_history(c, GUILD, ALICE, limit=3))
 
     assert [(e.kind, e.amount, e.charged, e.job_id) for e in history] == [
         ("settle", 0, 10, 4),
@@ -402,7 +403,7 @@ async def test_a_members_history_reads_newest_first(db: Database) -> None:
 async def test_the_export_has_one_line_per_movement_in_the_period(db: Database) -> None:
     await _two_days_of_use(db)
 
-    lines = await db.read(lambda c: ledger.entries(c, GUILD, since=NOON + 1, until=NOON + 20))
+    lines = await db.read(lambda c: reports.entries(c, GUILD, since=NOON + 1, until=NOON + 20))
 
     assert [(e.user_id, e.kind, e.amount, e.charged, e.job_id, e.at) for e in lines] == [
         (BOB, "allowance", 60, 0, None, NOON + 1),

@@ -1,0 +1,104 @@
+"""What a provider can serve exactly, and how a request maps onto it (the plan).
+
+A caller checks ``Capabilities.refusals`` before submitting; ``make_plan`` then says
+openly what is adapted (several tasks for several images, a tolerance clamped to the
+provider's range), so nothing is changed silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.models import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, OutputFormat
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can serve exactly; checked before anything is sent."""
+
+    aspect_ratios: frozenset[str]
+    formats: frozenset[OutputFormat] = frozenset(OutputFormat)
+    max_images_per_task: int = 1
+    reference_bytes: bool = False
+    reference_url: bool = False
+    safety_tolerance: tuple[int, int] | None = None
+    raw: bool = True
+    seed_range: tuple[int, int] = (0, MAX_SEED)
+    cancel: bool = False
+    resumable: bool = True
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+    max_concurrent_tasks: int | None = None
+
+    def refusals(self, request: GenerationRequest) -> list[str]:
+        """Why this provider cannot serve ``request`` exactly (empty when it can)."""
+        why: list[str] = []
+        if request.aspect_ratio not in self.aspect_ratios:
+            why.append(
+                f"aspect ratio {request.aspect_ratio} not offered "
+                f"(offers {', '.join(sorted(self.aspect_ratios, key=_ratio))})"
+            )
+        if request.output_format not in self.formats:
+            why.append(f"cannot make {request.output_format.value}")
+        if request.raw and not self.raw:
+            why.append("cannot make raw images")
+        if (
+            request.seed is not None
+            and not self.seed_range[0] <= request.seed <= self.seed_range[1]
+        ):
+            why.append(f"seed must be from {self.seed_range[0]} to {self.seed_range[1]}")
+        if len(request.prompt) > self.max_prompt_chars:
+            why.append(f"prompt longer than {self.max_prompt_chars} characters")
+        ref = request.reference
+        if ref is not None:
+            if not (self.reference_bytes or self.reference_url):
+                why.append("cannot take a reference image")
+            elif ref.data is not None and not self.reference_bytes:
+                why.append("takes a reference image only as a link")
+            elif ref.url is not None and not self.reference_url:
+                why.append("takes a reference image only as an upload")
+        return why
+
+
+def _ratio(text: str) -> float:
+    w, h = text.split(":")
+    return -int(w) / int(h)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a request maps onto a provider: tasks, seeds, tolerance sent, and what was adapted."""
+
+    provider: str
+    images_per_task: tuple[int, ...]
+    seeds: tuple[int | None, ...]
+    safety_tolerance: int | None
+    notes: tuple[str, ...] = ()
+
+
+def make_plan(name: str, caps: Capabilities, request: GenerationRequest) -> Plan:
+    """Split the request into tasks and clamp the tolerance, saying openly what changed."""
+    notes: list[str] = []
+    per = caps.max_images_per_task
+    sizes = [per] * (request.count // per) + ([request.count % per] if request.count % per else [])
+    if len(sizes) > 1:
+        notes.append(f"{request.count} images made as {len(sizes)} separate {name} tasks")
+    if request.seed is None:
+        seeds: list[int | None] = [None] * len(sizes)
+    else:
+        lo, hi = caps.seed_range
+        seeds = [lo + (request.seed - lo + i) % (hi - lo + 1) for i in range(len(sizes))]
+        if len(sizes) > 1:
+            notes.append(f"seeds {seeds[0]}…{seeds[-1]}, one per task")
+    tolerance: int | None
+    if caps.safety_tolerance is None:
+        tolerance = None
+        notes.append(f"{name} cannot set a safety tolerance; its own filter applies")
+    else:
+        lo, hi = caps.safety_tolerance
+        tolerance = min(hi, max(lo, request.safety_tolerance))
+        if tolerance != request.safety_tolerance:
+            notes.append(
+                f"safety tolerance {request.safety_tolerance} sent as {tolerance} "
+                f"({name} accepts {lo}–{hi})"
+            )
+    return Plan(name, tuple(sizes), tuple(seeds), tolerance, tuple(notes))

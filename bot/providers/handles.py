@@ -1,0 +1,67 @@
+"""A submitted job as the provider knows it: task ids, URLs, and outcomes.
+
+``JobHandle`` is small and JSON-serialisable, so a restarted bot can pick up jobs it
+had submitted; ``TaskOutcome``/``Pending`` are what adapters read from answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ImageRef(BaseModel):
+    """One finished image at the provider: where to fetch it and its NSFW flag."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    nsfw: bool = False
+    seed: int | None = None
+
+
+class TaskOutcome(BaseModel):
+    """A provider task that finished with images."""
+
+    model_config = ConfigDict(frozen=True)
+
+    images: tuple[ImageRef, ...]
+    seed: int | None = None
+    provider_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A provider task still running; ``progress`` from 0 to 1 when the provider tells."""
+
+    progress: float | None = None
+
+
+class TaskRef(BaseModel):
+    """One task at a provider: its id, the URLs it gave, and its outcome if already known."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    seed: int | None = None
+    count: int = 1
+    urls: dict[str, str] = {}
+    outcome: TaskOutcome | None = None
+
+
+class JobHandle(BaseModel):
+    """All a restarted bot needs to pick up a submitted job; stored as JSON."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    tasks: tuple[TaskRef, ...]
+    submitted_at: float
+    submit_seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def job_id(self) -> str:
+        """The provider's job id (task ids joined when one job took several tasks)."""
+        return ",".join(task.id for task in self.tasks)

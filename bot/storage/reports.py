@@ -1,0 +1,146 @@
+"""What admins read about credits: spend over a period, per member, per provider, per day.
+
+Rows come straight from the ledger (``bot.storage.ledger``), one line per movement
+as a member or admin reads it, ready to render in Discord or write to CSV.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from bot.storage.ledger import LEG_COLUMNS, utc_day
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One movement as a member or admin reads it (all its legs folded into one line).
+
+    ``amount`` is the change to the member's spendable credits (allowance and granted
+    buckets): +60 for a daily allowance, ±N for a grant, -price for a hold, +the unused
+    part of the hold for a settle, +the whole hold for a release. ``charged`` is what a
+    settle spent (0 for the other kinds), so a settle reads "charged 30, returned 10".
+    A hold returned to an allowance bucket of a past day still shows as +; that
+    bucket has expired, so it does not raise the available balance.
+    """
+
+    movement: int
+    at: float
+    day: str
+    user_id: int
+    kind: str
+    amount: int
+    charged: int
+    job_id: int | None
+    provider: str | None
+    images: int
+    actor_id: int | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a guild spent in a period, for the admin usage view."""
+
+    credits: int
+    images: int
+    jobs: int
+    top_users: list[tuple[int, int, int]] = field(default_factory=list)
+    """(user_id, credits, images), most credits first."""
+    providers: list[tuple[str, int, int]] = field(default_factory=list)
+    """(provider, credits, images), most credits first."""
+
+
+def _day_range(since: float, until: float) -> tuple[str, str]:
+    return utc_day(since), utc_day(until)
+
+
+_SPENT_IN = (
+    " FROM ledger WHERE guild_id = ? AND day BETWEEN ? AND ? AND at >= ? AND at < ?"
+    " AND account = 'spent' AND kind = 'settle'"
+)
+
+
+def usage(
+    conn: sqlite3.Connection, guild_id: int, *, since: float, until: float, top: int = 10
+) -> Usage:
+    """What the guild's members spent from ``since`` (inclusive) to ``until`` (exclusive)."""
+    args = (guild_id, *_day_range(since, until), since, until)
+    credits, images, jobs = conn.execute(
+        f"SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(images), 0), COUNT(*){_SPENT_IN}", args
+    ).fetchone()
+    top_users = conn.execute(
+        f"SELECT user_id, SUM(amount), SUM(images){_SPENT_IN}"
+        " GROUP BY user_id ORDER BY SUM(amount) DESC, user_id LIMIT ?",
+        (*args, top),
+    ).fetchall()
+    providers = conn.execute(
+        f"SELECT provider, SUM(amount), SUM(images){_SPENT_IN}"
+        " GROUP BY provider ORDER BY SUM(amount) DESC, provider",
+        args,
+    ).fetchall()
+    return Usage(credits, images, jobs, top_users, providers)
+
+
+def spend_by_day(
+    conn: sqlite3.Connection, guild_id: int, *, since: float, until: float
+) -> list[tuple[str, str, int, int]]:
+    """(day, provider, credits, images) per UTC day and provider, oldest day first.
+
+    ``since`` is inclusive and ``until`` exclusive, on the time of each charge.
+    """
+    args = (guild_id, *_day_range(since, until), since, until)
+    return conn.execute(
+        f"SELECT day, provider, SUM(amount), SUM(images){_SPENT_IN}"
+        " GROUP BY day, provider ORDER BY day, provider",
+        args,
+    ).fetchall()
+
+
+def _fold(rows: Iterable[tuple]) -> Iterator[LedgerEntry]:
+    """Fold consecutive legs (rows ordered by id) into one entry per movement."""
+    for movement, legs in itertools.groupby(rows, key=lambda row: row[0]):
+        legs = list(legs)
+        _, at, day, user_id, kind, _, _, job_id, provider, images, actor_id, note = legs[0]
+        amount = sum(leg[6] for leg in legs if leg[5] in ("allowance", "granted"))
+        charged = sum(leg[6] for leg in legs if leg[5] == "spent")
+        yield LedgerEntry(
+            movement,
+            at,
+            day,
+            user_id,
+            kind,
+            amount,
+            charged,
+            job_id,
+            provider,
+            images,
+            actor_id,
+            note,
+        )
+
+
+def user_history(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, *, limit: int = 50
+) -> list[LedgerEntry]:
+    """A member's last ``limit`` movements in a guild, newest first (see ``LedgerEntry``)."""
+    rows = conn.execute(
+        f"SELECT {LEG_COLUMNS} FROM ledger WHERE guild_id = ? AND user_id = ? ORDER BY id DESC",
+        (guild_id, user_id),
+    )
+    return list(itertools.islice(_fold(rows), limit))
+
+
+def entries(
+    conn: sqlite3.Connection, guild_id: int, *, since: float, until: float
+) -> list[LedgerEntry]:
+    """Every movement in a guild from ``since`` (inclusive) to ``until`` (exclusive), oldest
+    first: one line per movement as in ``LedgerEntry``, for the CSV export."""
+    rows = conn.execute(
+        f"SELECT {LEG_COLUMNS} FROM ledger WHERE guild_id = ? AND day BETWEEN ? AND ?"
+        " AND at >= ? AND at < ? ORDER BY id",
+        (guild_id, *_day_range(since, until), since, until),
+    )
+    return list(_fold(rows))
