@@ -33,25 +33,10 @@ from bot.models import GenerationRequest
 from bot.providers.base import ProviderConfig
 from bot.providers.http import HttpClient
 from bot.providers.registry import ADAPTERS
-from tests.fakes.providers.aimlapi import FakeAiml
-from tests.fakes.providers.apiframe import FakeApiframe
+from tests.fakes.providers import FAKES
 from tests.fakes.providers.base import FakeProviderServer, FakeTask, Recorded
-from tests.fakes.providers.bfl import FakeBfl
-from tests.fakes.providers.fal import FakeFal
-from tests.fakes.providers.openai_compat import FakeOpenAICompat
-from tests.fakes.providers.replicate import FakeReplicate
-from tests.fakes.providers.wavespeed import FakeWaveSpeed
 
 # provider -> fake, API host, base-URL suffix, and which requests are status requests
-FAKES: dict[str, tuple[type[FakeProviderServer], str, str]] = {
-    "bfl": (FakeBfl, "api", ""),
-    "fal": (FakeFal, "queue", ""),
-    "replicate": (FakeReplicate, "api", ""),
-    "wavespeed": (FakeWaveSpeed, "api", ""),
-    "apiframe": (FakeApiframe, "api", ""),
-    "aimlapi": (FakeAiml, "api", ""),
-    "openai_compat": (FakeOpenAICompat, "api", "/openai/v1"),
-}
 POLL_ONLY = {"bfl", "apiframe"}
 
 
@@ -141,8 +126,7 @@ async def measure(
 
 async def ours(name: str, fake: FakeProviderServer, http: HttpClient, **kw: Any) -> Row:
     """Jobs through this project's adapter, as the bot runs it."""
-    _, host, suffix = FAKES[name]
-    config = ProviderConfig(api_key=SecretStr(fake.api_key), base_url=fake.url(host) + suffix)
+    config = ProviderConfig(api_key=SecretStr(fake.api_key), base_url=FAKES[name].base_url(fake))
     adapter = ADAPTERS[name](http, config)
 
     async def job(prompt: str) -> None:
@@ -197,11 +181,12 @@ async def run(jobs: int, latency: float, gap: float) -> list[Row]:
     async with aiohttp.ClientSession() as session:
         http = HttpClient(session)
         runs: list[tuple[type[FakeProviderServer], Callable[[FakeProviderServer], Any]]] = [
-            (FAKES[name][0], lambda fake, name=name: ours(name, fake, http, **kw)) for name in FAKES
+            (spec.cls, lambda fake, name=name: ours(name, fake, http, **kw))
+            for name, spec in FAKES.items()
         ]
         runs += [
-            (FakeFal, lambda fake: fal_official(fake, **kw)),
-            (FakeReplicate, lambda fake: replicate_official(fake, **kw)),
+            (FAKES["fal"].cls, lambda fake: fal_official(fake, **kw)),
+            (FAKES["replicate"].cls, lambda fake: replicate_official(fake, **kw)),
         ]
         for fake_cls, measure_run in runs:
             async with fake_cls(latency=latency) as fake:

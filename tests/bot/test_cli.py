@@ -13,35 +13,20 @@ import pytest
 
 from bot.images import probe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES
-from tests.fakes.providers.aimlapi import FakeAiml
-from tests.fakes.providers.apiframe import FakeApiframe
+from tests.fakes.providers import FAKES
 from tests.fakes.providers.base import FakeProviderServer
-from tests.fakes.providers.bfl import FakeBfl
-from tests.fakes.providers.fal import FakeFal
-from tests.fakes.providers.openai_compat import FakeOpenAICompat
-from tests.fakes.providers.replicate import FakeReplicate
-from tests.fakes.providers.wavespeed import FakeWaveSpeed
 
 SCRIPT = Path(sys.executable).parent / "imagine-bot"
 
 # provider -> (fake class, host the base URL points at, path under it)
-FAKES: dict[str, tuple[type[FakeProviderServer], str, str]] = {
-    "bfl": (FakeBfl, "api", ""),
-    "fal": (FakeFal, "queue", ""),
-    "replicate": (FakeReplicate, "api", ""),
-    "wavespeed": (FakeWaveSpeed, "api", ""),
-    "apiframe": (FakeApiframe, "api", ""),
-    "aimlapi": (FakeAiml, "api", ""),
-    "openai_compat": (FakeOpenAICompat, "api", "/openai/v1"),
-}
 
 
 @pytest.fixture
 async def fakes() -> AsyncIterator[dict[str, FakeProviderServer]]:
     async with AsyncExitStack() as stack:
         started = {}
-        for name, (cls, _, _) in FAKES.items():
-            started[name] = await stack.enter_async_context(cls(latency=0.05))
+        for name, spec in FAKES.items():
+            started[name] = await stack.enter_async_context(spec.cls(latency=0.05))
         yield started
 
 
@@ -55,9 +40,8 @@ def environment(
     env = {"PATH": os.environ.get("PATH", ""), "LOG_LEVEL": "WARNING"}
     for name in only or list(FAKES):
         key_var, url_var = PROVIDER_VARIABLES[name]
-        _, host, suffix = FAKES[name]
         env[key_var] = (keys or {}).get(name, fakes[name].api_key)
-        env[url_var] = fakes[name].url(host) + suffix
+        env[url_var] = FAKES[name].base_url(fakes[name])
     return env
 
 
