@@ -15,6 +15,7 @@ from bot.logs import setup_logging
 from bot.models import ASPECT_RATIOS
 from bot.providers.base import describe
 from bot.settings import PROVIDER_NAMES, Settings, SettingsError, load_settings
+from bot.storage.db import StorageError
 
 log = logging.getLogger("bot")
 
@@ -69,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("providers", help="list providers and check each one's credentials")
+    commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
     return root
 
 
@@ -81,10 +83,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imagine-bot: bad setting: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.secrets())
+    if args.command == "run":
+        return _run_bot(settings)
     try:
         return asyncio.run(_run(args, settings))
     except KeyboardInterrupt:
         return 130
+
+
+def _run_bot(settings: Settings) -> int:
+    """Start the Discord bot; refuses at once, in one line, what would make it useless."""
+    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
+        print(
+            "imagine-bot: DISCORD_TOKEN is not set: create a bot at "
+            "https://discord.com/developers/applications and put its token in .env",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.enabled_providers():
+        print(
+            "imagine-bot: no image provider is configured: set at least one of the API key "
+            "variables (see README)",
+            file=sys.stderr,
+        )
+        return 2
+    from cogs.client import run  # the Discord layer, imported only to run the bot
+
+    try:
+        return asyncio.run(run(settings))
+    except StorageError as exc:
+        print(f"imagine-bot: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:

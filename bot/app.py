@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
 
+from bot.pipeline.service import Pipeline
 from bot.providers.http import HttpClient
 from bot.providers.registry import build_providers
 from bot.providers.router import Router
 from bot.settings import Settings
+from bot.storage import state
+from bot.storage.db import Database
 
 USER_AGENT = "imagine-bot/0.1 (+https://github.com/imagine-bot)"
 
@@ -23,6 +27,24 @@ class Core:
     settings: Settings
     http: HttpClient
     router: Router
+
+
+@dataclass
+class Service:
+    """The core plus what a running bot adds: the database and the pipeline."""
+
+    core: Core
+    db: Database
+    pipeline: Pipeline
+
+    async def recall(self, key: str) -> str | None:
+        """A fact the bot stored about itself in an earlier run."""
+        return await self.db.read(lambda c: state.get(c, key))
+
+    async def remember(self, key: str, value: str) -> None:
+        """Store a fact about the bot for later runs."""
+        at = time.time()
+        await self.db.write(lambda c: state.put(c, key, value, at=at))
 
 
 @asynccontextmanager
@@ -37,4 +59,18 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             timeout=settings.http_timeout,
             max_download_bytes=settings.download_max_mb * 1024 * 1024,
         )
-        yield Core(settings=settings, http=http, router=Router(build_providers(settings, http)))
+        router = Router(
+            build_providers(settings, http), concurrency=dict(settings.provider_concurrency)
+        )
+        yield Core(settings=settings, http=http, router=router)
+
+
+@asynccontextmanager
+async def open_service(settings: Settings) -> AsyncIterator[Service]:
+    """Open the core and the database (migrated), and build the pipeline over them."""
+    async with open_core(settings) as core:
+        db = await Database.open(settings.database_path)
+        try:
+            yield Service(core=core, db=db, pipeline=Pipeline(db, core.router, settings))
+        finally:
+            await db.close()

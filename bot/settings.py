@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
+    discord_token: SecretStr | None = None
+    discord_dev_guild_id: int | None = None
+    status_edit_seconds: float = Field(default=3.0, ge=1.0, le=60.0)
+
     # Provider credentials: each key enables its provider.
     bfl_api_key: SecretStr | None = None
     fal_key: SecretStr | None = None

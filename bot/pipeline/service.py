@@ -35,8 +35,9 @@ from bot.pipeline.scheduler import Estimate, Scheduler, Ticket
 from bot.providers.router import Router
 from bot.safety import request_tolerance
 from bot.settings import Settings
-from bot.storage import jobs, ledger
+from bot.storage import jobs, ledger, reports
 from bot.storage.db import Database
+from bot.storage.reports import LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +266,15 @@ class Pipeline:
         if task is not None and job.status is S.SUBMITTED:
             task.cancel()
         return ended
+
+    def attach(self, events: PipelineEvents) -> None:
+        """Tell ``events`` (the Discord layer) about every job from now on; call before start."""
+        self.events = events
+        self.runner.events = events
+
+    async def history(self, guild_id: int, user_id: int, *, limit: int = 5) -> list[LedgerEntry]:
+        """The member's latest credit movements in this guild, newest first."""
+        return await self.db.read(lambda c: reports.user_history(c, guild_id, user_id, limit=limit))
 
     async def drain(self) -> None:
         """Wait until nothing is queued or running (benchmarks, tests, maintenance)."""

@@ -1,0 +1,102 @@
+"""A member's own view: /credits (balance, allowance, recent spend) and /queue (own jobs)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.models import JobStatus
+from cogs.render import COLOUR, preview
+from cogs.views import queue_view
+
+if TYPE_CHECKING:
+    from cogs.client import ImagineBot
+
+NO_MENTIONS = discord.AllowedMentions.none()
+_KIND = {
+    "allowance": "daily allowance",
+    "grant": "grant",
+    "hold": "held for a job",
+    "settle": "image delivered",
+    "release": "refund",
+}
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None:
+        return "no daily allowance in this server"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"refills in {hours} h {minutes} min" if hours else f"refills in {minutes} min"
+
+
+class Account(commands.Cog):
+    """What a member can see about themselves."""
+
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="credits", description="Your credits in this server")
+    @app_commands.guild_only()
+    async def credits(self, interaction: discord.Interaction) -> None:
+        """Balance, today's allowance, grants, held credits and recent movements."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild, user = interaction.guild_id or 0, interaction.user.id
+        balance = await self.bot.pipeline.balance(guild, user)
+        history = await self.bot.pipeline.history(guild, user, limit=5)
+        embed = discord.Embed(title=f"{balance.available} credits available", colour=COLOUR)
+        embed.add_field(
+            name="Daily allowance left",
+            value=f"{balance.allowance_left} ({_hours(balance.refills_in)})",
+            inline=False,
+        )
+        embed.add_field(name="Granted by admins", value=str(balance.granted))
+        embed.add_field(name="Held for running jobs", value=str(balance.held))
+        embed.add_field(name="Spent today", value=str(balance.spent_today))
+        if history:
+            lines = [
+                f"<t:{int(e.at)}:R> {_KIND.get(e.kind, e.kind)}: "
+                f"{e.amount:+d}" + (f" (charged {e.charged})" if e.charged else "")
+                for e in history
+            ]
+            embed.add_field(name="Recent", value="\n".join(lines), inline=False)
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="queue", description="Your waiting and running images")
+    @app_commands.guild_only()
+    async def queue(self, interaction: discord.Interaction) -> None:
+        """Each of your unfinished jobs with its position, and Cancel buttons for waiting ones."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = await self.bot.pipeline.jobs_of(interaction.guild_id or 0, interaction.user.id)
+        if not found:
+            await interaction.followup.send(
+                "You have no images waiting or being made.", ephemeral=True
+            )
+            return
+        lines, waiting = [], []
+        for number, (job, estimate) in enumerate(found, start=1):
+            if job.status is JobStatus.QUEUED:
+                waiting.append((number, job))
+                where = (
+                    f"waiting, {estimate.position} ahead, starts in about "
+                    f"{max(1, round(estimate.starts_in))} s"
+                    if estimate
+                    else "waiting"
+                )
+            else:
+                where = "being made"
+            lines.append(f"**#{number}** {where}\n{preview(job.request.prompt)}")
+        view = queue_view(waiting)
+        await interaction.followup.send(
+            "\n".join(lines)[:2000],
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+            **({"view": view} if view else {}),
+        )
+
+
+async def setup(bot: ImagineBot) -> None:
+    """discord.py extension entry point."""
+    await bot.add_cog(Account(bot))

@@ -1,0 +1,255 @@
+"""The pipeline's events shown in Discord: the status message, the result, the ending.
+
+Each job keeps one public status message: the response to its interaction. It is
+edited only when its text changes, and at most every ``edit_every`` seconds; the
+result replaces it. The interaction's token lives 15 minutes, so a job that ends
+later is posted in the channel with the bot token, replying to the status message.
+Delivery is idempotent by job: editing ``@original`` again changes nothing, and a
+channel post is made once (its id is stored on the job; Discord's enforced nonce
+covers a crash between the post and that store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import DeliveryFailed
+from bot.images import Upload, fit_all
+from bot.models import GeneratedImage, JobStatus
+from bot.pipeline.jobs import Job
+from bot.pipeline.scheduler import Estimate
+from bot.safety import DeliveryPlan
+from cogs import render
+from cogs.views import result_view, status_view
+
+if TYPE_CHECKING:
+    from cogs.client import ImagineBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+TOKEN_LIFE = 15 * 60
+TOKEN_MARGIN = 30.0
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+# Discord error codes after which the interaction's message can no longer be edited.
+INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE = 50027, 10015, 10008
+
+
+def interaction_context(interaction: discord.Interaction, status_message_id: int | None) -> dict:
+    """What the job must remember to reach this member later, even after a restart."""
+    return {
+        "app_id": interaction.application_id,
+        "token": interaction.token,
+        "channel_id": interaction.channel_id,
+        "status_message_id": status_message_id,
+        "interaction_at": interaction.created_at.timestamp(),
+        "upload_limit": interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT,
+    }
+
+
+@dataclass
+class _Status:
+    job: Job
+    text: str
+    shown: str | None = None
+    edited_at: float = 0.0
+    started_at: float | None = None
+
+
+class DiscordEvents:
+    """PipelineEvents for Discord; also keeps the status messages up to date."""
+
+    def __init__(
+        self, bot: ImagineBot, *, edit_every: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.bot = bot
+        self.edit_every = edit_every
+        self.clock = clock
+        self._status: dict[int, _Status] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # --- pipeline events ----------------------------------------------------------------
+
+    async def queued(self, job: Job, estimate: Estimate) -> None:
+        """Show the new position and start estimate (edited when due)."""
+        self._set(job, render.queued_text(job, estimate))
+
+    async def started(self, job: Job) -> None:
+        """Switch the status to 'generating'."""
+        entry = self._set(job, render.generating_text(job, 0))
+        entry.started_at = self.clock()
+
+    async def deliver(self, job: Job, images: Sequence[GeneratedImage], plan: DeliveryPlan) -> None:
+        """Post the images as the plan says, fitted under the upload limits; idempotent."""
+        self._status.pop(job.id, None)
+        ctx = job.context
+        if ctx.get("result_message_id"):
+            return
+        if not plan.post:
+            await self._show(job, render.withheld_text(job, plan), view=None)
+            return
+        posted = [images[p.index] for p in plan.post]
+        limit = int(ctx.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
+        uploads = await fit_all(posted, per_file=limit)
+        label = self._label(job)
+        seconds = max(0.0, self.clock() - job.created_at)
+        embed = render.result_embed(job, uploads, plan, provider_label=label, seconds=seconds)
+        view = result_view(job, len(uploads))
+        files = [
+            self._file(job, i, u, p.spoiler)
+            for i, (u, p) in enumerate(zip(uploads, plan.post, strict=True))
+        ]
+        try:
+            if self._token_alive(job):
+                try:
+                    await self._webhook(job).edit_message(
+                        "@original",
+                        content=None,
+                        embed=embed,
+                        attachments=files,
+                        view=view,
+                        allowed_mentions=NO_MENTIONS,
+                    )  # type: ignore[arg-type]
+                    return
+                except discord.HTTPException as exc:
+                    if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE):
+                        raise
+                    for file in files:
+                        file.reset()
+            await self._post_in_channel(job, embed=embed, files=files, view=view)
+        except discord.HTTPException as exc:
+            raise _delivery_error(exc) from exc
+
+    async def finished(self, job: Job) -> None:
+        """Replace the status with the reason when a job ends without images."""
+        self._status.pop(job.id, None)
+        if job.status is JobStatus.DONE:
+            return
+        try:
+            await self._show(job, render.ended_text(job), view=None)
+        except discord.HTTPException as exc:
+            log.warning("could not show the end of job %d: %s", job.id, exc)
+
+    # --- status messages ----------------------------------------------------------------
+
+    def track(self, job: Job, estimate: Estimate | None) -> None:
+        """Start showing a newly admitted job's status."""
+        self._set(job, render.queued_text(job, estimate))
+
+    def start(self) -> None:
+        """Begin refreshing status messages (once the bot is up)."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._refresh_loop(), name="status-refresh")
+
+    async def stop(self) -> None:
+        """Stop refreshing."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+
+    async def refresh(self) -> None:
+        """Edit every status whose text changed, if its last edit is old enough."""
+        now = self.clock()
+        for entry in list(self._status.values()):
+            if entry.started_at is not None:
+                entry.text = render.generating_text(entry.job, now - entry.started_at)
+            if entry.text == entry.shown or now - entry.edited_at < self.edit_every:
+                continue
+            if not self._token_alive(entry.job):
+                continue
+            entry.shown, entry.edited_at = entry.text, now
+            view = status_view(entry.job) if entry.started_at is None else None
+            try:
+                await self._webhook(entry.job).edit_message(
+                    "@original", content=entry.text, view=view, allowed_mentions=NO_MENTIONS
+                )  # type: ignore[arg-type]
+            except discord.HTTPException as exc:
+                log.info("status edit for job %d failed: %s", entry.job.id, exc)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("refreshing status messages failed")
+
+    def _set(self, job: Job, text: str) -> _Status:
+        entry = self._status.get(job.id)
+        if entry is None:
+            entry = self._status[job.id] = _Status(job, text)
+        entry.job, entry.text = job, text
+        return entry
+
+    # --- Discord plumbing ---------------------------------------------------------------
+
+    def _token_alive(self, job: Job) -> bool:
+        started = float(job.context.get("interaction_at") or job.created_at)
+        return self.clock() < started + TOKEN_LIFE - TOKEN_MARGIN
+
+    def _webhook(self, job: Job) -> discord.Webhook:
+        ctx = job.context
+        return discord.Webhook.partial(int(ctx["app_id"]), str(ctx["token"]), client=self.bot)
+
+    async def _show(self, job: Job, text: str, *, view: discord.ui.View | None) -> None:
+        if self._token_alive(job):
+            await self._webhook(job).edit_message(
+                "@original",
+                content=text,
+                embed=None,
+                attachments=[],
+                view=view,
+                allowed_mentions=NO_MENTIONS,
+            )  # type: ignore[arg-type]
+        else:
+            await self._post_in_channel(job, content=text)
+
+    async def _post_in_channel(self, job: Job, **message: Any) -> None:
+        ctx = job.context
+        channel = self.bot.get_channel(int(ctx["channel_id"])) or await self.bot.fetch_channel(
+            int(ctx["channel_id"])
+        )
+        assert isinstance(channel, discord.abc.Messageable)
+        reference = None
+        if ctx.get("status_message_id"):
+            reference = discord.MessageReference(
+                message_id=int(ctx["status_message_id"]),
+                channel_id=int(ctx["channel_id"]),
+                fail_if_not_exists=False,
+            )
+        message.setdefault("content", f"<@{job.user_id}>, here is your image.")
+        # With a nonce, discord.py asks Discord to enforce it: a repeat returns the first post.
+        sent = await channel.send(
+            **message,
+            reference=reference,  # type: ignore[arg-type]
+            nonce=f"imagine-{job.id}"[:25],
+            allowed_mentions=NO_MENTIONS,
+        )
+        if "files" in message:
+            await self.bot.pipeline.set_context(job.id, {**ctx, "result_message_id": sent.id})
+
+    def _label(self, job: Job) -> str:
+        provider = self.bot.service.core.router.providers.get(job.provider or "")
+        return provider.label if provider else (job.provider or "unknown")
+
+    @staticmethod
+    def _file(job: Job, index: int, upload: Upload, spoiler: bool) -> discord.File:
+        name = f"imagine-{job.id}-{index + 1}.{upload.extension}"
+        return discord.File(io.BytesIO(upload.data), filename=name, spoiler=spoiler)
+
+
+def _delivery_error(exc: discord.HTTPException) -> DeliveryFailed:
+    """Retry server-side failures; give up on what retrying cannot fix."""
+    permanent = isinstance(exc, discord.Forbidden | discord.NotFound) or 400 <= exc.status < 500
+    return DeliveryFailed(f"Discord answered {exc.status}: {exc.text[:200]}", permanent=permanent)

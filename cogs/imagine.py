@@ -1,0 +1,205 @@
+"""/imagine and the buttons under its results: what a member can do to make images.
+
+Options are checked in the bot (Discord's client checks ranges, the API does not),
+then the interaction is deferred before any I/O, the job is handed to the pipeline,
+and the deferred "thinking" message becomes the job's status message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import ImagineError, InvalidRequest, NotAllowed
+from bot.models import (
+    ASPECT_RATIOS,
+    MAX_REFERENCE_BYTES,
+    REFERENCE_TYPES,
+    GenerationRequest,
+    ReferenceImage,
+)
+from bot.pipeline.service import Submission
+from cogs import errors
+from cogs.delivery import interaction_context
+
+if TYPE_CHECKING:
+    from cogs.client import ImagineBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+FORMATS = [
+    app_commands.Choice(name="JPEG", value="jpeg"),
+    app_commands.Choice(name="PNG", value="png"),
+]
+
+
+def offered_ratios(bot: ImagineBot) -> list[str]:
+    """Every aspect ratio at least one enabled provider can make, widest first."""
+    offered = set()
+    for provider in bot.service.core.router.providers.values():
+        offered |= provider.capabilities.aspect_ratios
+    return [ratio for ratio in ASPECT_RATIOS if ratio in offered] or ["1:1"]
+
+
+def is_age_restricted(channel: Any) -> bool:
+    """Age-restricted channel (threads follow their parent)."""
+    check = getattr(channel, "is_nsfw", None)
+    return bool(check()) if callable(check) else False
+
+
+def reference_from(attachment: discord.Attachment | None) -> ReferenceImage | None:
+    """The attachment as a reference image, or InvalidRequest saying what is allowed."""
+    if attachment is None:
+        return None
+    kind = (attachment.content_type or "").split(";")[0].strip()
+    allowed = "a JPEG, PNG or WebP image up to 10 MiB"
+    if kind not in REFERENCE_TYPES:
+        raise InvalidRequest(
+            f"{attachment.filename} is not a JPEG, PNG or WebP image",
+            field="reference",
+            allowed=allowed,
+        )
+    if attachment.size > MAX_REFERENCE_BYTES:
+        raise InvalidRequest(
+            f"{attachment.filename} is too large", field="reference", allowed=allowed
+        )
+    return ReferenceImage(url=attachment.url)
+
+
+class Imagine(commands.Cog):
+    """Making images: /imagine, Reroll, Raw, Vary, Delete, Cancel."""
+
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        """Register /imagine with the aspect ratios the enabled providers offer."""
+        self.bot.tree.add_command(self._command(offered_ratios(self.bot)))
+
+    async def cog_unload(self) -> None:
+        """Take /imagine back out of the tree."""
+        self.bot.tree.remove_command("imagine")
+
+    def _command(self, ratios: list[str]) -> app_commands.Command[Any, Any, None]:
+        cog = self
+        default_ratio = "1:1" if "1:1" in ratios else ratios[0]
+
+        @app_commands.command(name="imagine", description="Make an image with FLUX 1.1 [pro] Ultra")
+        @app_commands.guild_only()
+        @app_commands.describe(
+            prompt="What to draw",
+            aspect=f"Shape of the image (default {default_ratio})",
+            raw="Raw mode: a less processed, more natural look",
+            seed="Seed for a repeatable image",
+            format="File format (default JPEG)",
+            reference="An image the result should resemble",
+            reference_strength="How strongly the reference steers the result, 0 to 1 (default 0.1)",
+            count="How many images, 1 to 4",
+        )
+        @app_commands.choices(
+            aspect=[app_commands.Choice(name=r, value=r) for r in ratios], format=FORMATS
+        )
+        async def imagine(
+            interaction: discord.Interaction,
+            prompt: app_commands.Range[str, 1, 2000],
+            aspect: str = default_ratio,
+            raw: bool = False,
+            seed: app_commands.Range[int, 0, 2147483647] | None = None,
+            format: str = "jpeg",
+            reference: discord.Attachment | None = None,
+            reference_strength: app_commands.Range[float, 0.0, 1.0] = 0.1,
+            count: app_commands.Range[int, 1, 4] = 1,
+        ) -> None:
+            try:
+                request = GenerationRequest.parse(
+                    prompt=prompt,
+                    aspect_ratio=aspect,
+                    raw=raw,
+                    seed=seed,
+                    output_format=format,
+                    reference=reference_from(reference),
+                    reference_strength=reference_strength,
+                    count=count,
+                )
+            except InvalidRequest as exc:
+                await errors.tell(interaction, exc, "/imagine")
+                return
+            await cog.start(interaction, request)
+
+        return imagine
+
+    async def start(self, interaction: discord.Interaction, request: GenerationRequest) -> None:
+        """Acknowledge at once, admit the job, and make the placeholder its status message."""
+        response = await interaction.response.defer(thinking=True)
+        status_id = response.message_id if response is not None else None
+        submission = Submission(
+            guild_id=interaction.guild_id or 0,
+            user_id=interaction.user.id,
+            channel_id=interaction.channel_id or 0,
+            request=request,
+            age_restricted=is_age_restricted(interaction.channel),
+            context=interaction_context(interaction, status_id),
+        )
+        try:
+            admitted = await self.bot.pipeline.submit(submission)
+        except ImagineError as exc:
+            await errors.tell(interaction, exc, "/imagine")
+            return
+        self.bot.events.track(admitted.job, admitted.estimate)
+        await self.bot.events.refresh()
+
+    async def on_button(
+        self, interaction: discord.Interaction, action: str, job_id: int, index: int | None
+    ) -> None:
+        """Do what a result or status button says."""
+        try:
+            job = await self.bot.pipeline.job(job_id)
+            if job is None or job.guild_id != interaction.guild_id:
+                raise NotAllowed("That image is no longer known to the bot.")
+            if action == "delete":
+                await interaction.response.defer()
+                if interaction.message is not None:
+                    await interaction.message.delete()
+            elif action == "cancel":
+                moderator = job.user_id != interaction.user.id
+                await self.bot.pipeline.cancel(job_id, by=interaction.user.id, moderator=moderator)
+                await interaction.response.send_message(
+                    "Cancelled; nothing was charged.", ephemeral=True
+                )
+            else:
+                await self.start(
+                    interaction,
+                    self._follow_up(job.request, action, job, index, interaction.message),
+                )
+        except ImagineError as exc:
+            await errors.tell(interaction, exc, f"button {action}")
+
+    @staticmethod
+    def _follow_up(
+        request: GenerationRequest,
+        action: str,
+        job: Any,
+        index: int | None,
+        message: discord.Message | None,
+    ) -> GenerationRequest:
+        if action == "reroll":
+            return request.model_copy(update={"seed": None})
+        seed = job.result.seed if job.result is not None else request.seed
+        if action == "raw":
+            return request.model_copy(update={"raw": not request.raw, "seed": seed})
+        attachments = message.attachments if message is not None else []
+        chosen = index or 0
+        if chosen >= len(attachments):
+            raise NotAllowed("That image is no longer attached to the message.")
+        reference = ReferenceImage(url=attachments[chosen].url)
+        return request.model_copy(update={"reference": reference, "count": 1, "seed": None})
+
+
+async def setup(bot: ImagineBot) -> None:
+    """discord.py extension entry point."""
+    await bot.add_cog(Imagine(bot))

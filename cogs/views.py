@@ -1,0 +1,111 @@
+"""The buttons under results and status messages; they work after a restart.
+
+Every button is one ``DynamicItem`` whose ``custom_id`` names the action and the
+job (``imagine:reroll:42``, ``imagine:vary:42:2``), so discord.py routes clicks on
+messages sent before a restart. Reroll, Raw and Vary start a new job for whoever
+clicks (and charge them); Delete and Cancel are for the requester or a moderator.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.pipeline.jobs import Job
+from cogs.checks import is_moderator
+
+if TYPE_CHECKING:
+    from cogs.client import ImagineBot
+
+OWNER_ONLY = frozenset({"delete", "cancel"})
+NOT_YOURS = "Only the member who asked for this image, or a moderator, can do that."
+
+_LOOK: dict[str, tuple[str, discord.ButtonStyle]] = {
+    "reroll": ("🔁 Reroll", discord.ButtonStyle.primary),
+    "raw": ("Raw", discord.ButtonStyle.secondary),
+    "vary": ("🎲 Vary", discord.ButtonStyle.secondary),
+    "delete": ("🗑️ Delete", discord.ButtonStyle.danger),
+    "cancel": ("✖ Cancel", discord.ButtonStyle.danger),
+}
+
+
+class JobButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"imagine:(?P<action>reroll|raw|vary|delete|cancel):(?P<job>[0-9]+)(?::(?P<index>[0-9]))?",
+):
+    """One action on one job; the job id travels in the custom id."""
+
+    def __init__(
+        self, action: str, job_id: int, index: int | None = None, *, label: str | None = None
+    ) -> None:
+        text, style = _LOOK[action]
+        custom_id = f"imagine:{action}:{job_id}" + (f":{index}" if index is not None else "")
+        super().__init__(discord.ui.Button(label=label or text, style=style, custom_id=custom_id))
+        self.action = action
+        self.job_id = job_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> JobButton:
+        """Rebuild the button from a click, including clicks on pre-restart messages."""
+        index = match["index"]
+        return cls(match["action"], int(match["job"]), int(index) if index else None)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """Delete and Cancel belong to the requester and the moderators."""
+        if self.action not in OWNER_ONLY:
+            return True
+        bot: ImagineBot = interaction.client  # type: ignore[assignment]
+        job = await bot.pipeline.job(self.job_id)
+        if job is not None and job.user_id == interaction.user.id:
+            return True
+        settings = await bot.pipeline.guilds.settings(interaction.guild_id or 0)
+        if (
+            job is not None
+            and job.guild_id == interaction.guild_id
+            and is_moderator(interaction, settings)
+        ):
+            return True
+        await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+        return False
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Hand the click to the /imagine cog, which owns what each action does."""
+        bot: ImagineBot = interaction.client  # type: ignore[assignment]
+        await bot.imagine_cog.on_button(interaction, self.action, self.job_id, self.index)
+
+
+def result_view(job: Job, images: int) -> discord.ui.View:
+    """Reroll, Raw on/off, Vary (one per image when several), Delete."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton("reroll", job.id))
+    raw_label = "Raw: on → off" if job.request.raw else "Raw: off → on"
+    view.add_item(JobButton("raw", job.id, label=raw_label))
+    if images == 1:
+        view.add_item(JobButton("vary", job.id, 0))
+    else:
+        for i in range(images):
+            view.add_item(JobButton("vary", job.id, i, label=f"🎲 V{i + 1}"))
+    view.add_item(JobButton("delete", job.id))
+    return view
+
+
+def status_view(job: Job) -> discord.ui.View:
+    """A Cancel button while the job waits."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton("cancel", job.id))
+    return view
+
+
+def queue_view(waiting: list[tuple[int, Job]]) -> discord.ui.View | None:
+    """Cancel buttons for a member's waiting jobs, numbered as the /queue listing shows them."""
+    if not waiting:
+        return None
+    view = discord.ui.View(timeout=None)
+    for number, job in waiting[:25]:
+        view.add_item(JobButton("cancel", job.id, label=f"✖ Cancel #{number}"))
+    return view

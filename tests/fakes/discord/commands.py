@@ -1,0 +1,168 @@
+"""Application commands: what a sync stores, and the ``data`` of a slash command invocation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .render import attachment_json
+
+if TYPE_CHECKING:
+    from .models import FakeChannel, FakeGuild
+    from .server import FakeDiscord
+
+STRING, INTEGER, BOOLEAN, NUMBER, ATTACHMENT = 3, 4, 5, 10, 11
+SUBCOMMAND, GROUP = 1, 2
+FileSpec = tuple[str, bytes, str]  # (filename, data, content type)
+
+
+def _strip(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_strip(v) for v in node]
+    return node
+
+
+def command_json(
+    fake: FakeDiscord, sent: dict[str, Any], guild_id: int | None, command_id: str | None
+) -> dict[str, Any]:
+    """A registered command as Discord answers a sync (``ApplicationCommandResponse``)."""
+    perms = sent.get("default_member_permissions")
+    data: dict[str, Any] = {
+        "id": command_id or str(fake.new_id()),
+        "application_id": str(fake.application_id),
+        "version": str(fake.new_id()),
+        "type": sent.get("type") or 1,
+        "name": sent["name"],
+        "name_localizations": sent.get("name_localizations"),
+        "description": sent.get("description") or "",
+        "description_localizations": sent.get("description_localizations"),
+        "options": _strip(sent.get("options") or []),
+        "default_member_permissions": None if perms is None else str(perms),
+        "dm_permission": sent.get("dm_permission", True) is not False,
+        "contexts": sent.get("contexts"),
+        "integration_types": sent.get("integration_types") or [0],
+        "nsfw": bool(sent.get("nsfw")),
+    }
+    if guild_id is not None:
+        data["guild_id"] = str(guild_id)
+    return data
+
+
+def find_command(fake: FakeDiscord, guild: FakeGuild, name: str) -> tuple[dict | None, int | None]:
+    """The registered chat command ``name``: the guild's own first, then the global one."""
+    for scope in (guild.id, None):
+        for command in fake.commands.get(scope, []):
+            if command["name"] == name and command.get("type", 1) == 1:
+                return command, scope
+    return None, None
+
+
+def _named(options: list[dict[str, Any]], name: str, kind: int, where: str) -> dict[str, Any]:
+    for option in options:
+        if option["name"] == name and option["type"] == kind:
+            return option
+    raise ValueError(f"{where} has no {'group' if kind == GROUP else 'subcommand'} {name!r}")
+
+
+def _infer(value: Any) -> int:
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, int):
+        return INTEGER
+    if isinstance(value, float):
+        return NUMBER
+    if isinstance(value, tuple | bytes):
+        return ATTACHMENT
+    return STRING
+
+
+def slash_data(
+    fake: FakeDiscord,
+    guild: FakeGuild,
+    channel: FakeChannel,
+    name: str,
+    options: Mapping[str, Any] | Sequence[dict[str, Any]],
+    attachments: Sequence[FileSpec],
+    subcommand: str | None,
+    group: str | None,
+) -> dict[str, Any]:
+    """``data`` of an INTERACTION_CREATE for ``/name [group] [subcommand] options...``.
+
+    Option types come from the synced definition; without one they are guessed from the
+    Python values (bool, int, float, str; a (filename, bytes, content type) tuple is a file).
+    Attachment options take such a tuple or the filename of one of ``attachments``; files in
+    ``attachments`` that no option names fill the unset attachment options in order.
+    Ranges and choices are not checked: Discord's client does that, the bot must re-check.
+    """
+    command, scope = find_command(fake, guild, name)
+    where = f"/{name}"
+    definitions: list[dict[str, Any]] | None = None
+    if command is not None:
+        definitions = command.get("options") or []
+        if group:
+            definitions = _named(definitions, group, GROUP, where).get("options") or []
+            where += f" {group}"
+        if subcommand:
+            definitions = _named(definitions, subcommand, SUBCOMMAND, where).get("options") or []
+            where += f" {subcommand}"
+    files = {filename: (filename, data, ctype) for filename, data, ctype in attachments}
+    resolved: dict[str, Any] = {}
+
+    def upload(value: Any) -> str:
+        filename, data, ctype = files.pop(value) if isinstance(value, str) else value
+        stored = fake.store_attachment(channel.id, filename, data, ctype, ephemeral=True)
+        resolved[str(stored.id)] = attachment_json(stored)
+        return str(stored.id)
+
+    if isinstance(options, Mapping):
+        leaf = []
+        values = dict(options)
+        for definition in definitions or []:
+            missing = definition["name"] not in values
+            if missing and definition["type"] == ATTACHMENT and files:
+                values[definition["name"]] = next(iter(files))
+        for key, value in values.items():
+            kind = _infer(value)
+            if definitions is not None:
+                found = [d for d in definitions if d["name"] == key]
+                if not found:
+                    known = [d["name"] for d in definitions]
+                    raise ValueError(f"{where} has no option {key!r} (it has {known})")
+                kind = found[0]["type"]
+            leaf.append({"name": key, "type": kind, "value": _convert(kind, value, upload)})
+        for definition in definitions or []:
+            if definition.get("required") and definition["name"] not in values:
+                raise ValueError(f"{where} needs option {definition['name']!r}")
+    else:
+        leaf = [dict(option) for option in options]
+    if subcommand:
+        leaf = [{"name": subcommand, "type": SUBCOMMAND, "options": leaf}]
+    if group:
+        leaf = [{"name": group, "type": GROUP, "options": leaf}]
+    data: dict[str, Any] = {
+        "id": command["id"] if command else str(fake.new_id()),
+        "name": name,
+        "type": 1,
+        "options": leaf,
+    }
+    if scope is not None:
+        data["guild_id"] = str(scope)
+    if resolved:
+        data["resolved"] = {"attachments": resolved}
+    return data
+
+
+def _convert(kind: int, value: Any, upload: Any) -> Any:
+    if kind == STRING:
+        return str(value)
+    if kind == INTEGER:
+        return int(value)
+    if kind == NUMBER:
+        return float(value)
+    if kind == BOOLEAN:
+        return bool(value)
+    if kind == ATTACHMENT:
+        return upload(value)
+    raise ValueError(f"option type {kind} is not simulated by the fake (use a raw options list)")
