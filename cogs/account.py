@@ -67,7 +67,7 @@ class Account(commands.Cog):
     @app_commands.command(name="queue", description="Your waiting and running images")
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
-        """Each of your unfinished jobs with its position, and Cancel buttons for waiting ones."""
+        """Each of your unfinished jobs with its position, each with a Cancel button."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         found = await self.bot.pipeline.jobs_of(interaction.guild_id or 0, interaction.user.id)
         if not found:
@@ -75,10 +75,10 @@ class Account(commands.Cog):
                 "You have no images waiting or being made.", ephemeral=True
             )
             return
-        lines, waiting = [], []
+        lines, cancellable = [], []
         for number, (job, estimate) in enumerate(found, start=1):
+            cancellable.append((number, job))
             if job.status is JobStatus.QUEUED:
-                waiting.append((number, job))
                 where = (
                     f"waiting, {estimate.position} ahead, starts in about "
                     f"{max(1, round(estimate.starts_in))} s"
@@ -88,7 +88,7 @@ class Account(commands.Cog):
             else:
                 where = "being made"
             lines.append(f"**#{number}** {where}\n{preview(job.request.prompt)}")
-        view = queue_view(waiting)
+        view = queue_view(cancellable)
         await interaction.followup.send(
             "\n".join(lines)[:2000],
             ephemeral=True,

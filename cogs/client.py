@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import signal
+from typing import TYPE_CHECKING, cast
 
 import discord
 from discord.ext import commands
@@ -21,8 +22,10 @@ from bot.app import Service, open_service
 from bot.settings import Settings
 from cogs.delivery import DiscordEvents
 from cogs.errors import on_app_command_error
-from cogs.imagine import Imagine
 from cogs.views import JobButton
+
+if TYPE_CHECKING:
+    from cogs.imagine import Imagine
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,8 @@ class ImagineBot(commands.Bot):
 
     @property
     def imagine_cog(self) -> Imagine:
-        """The cog that owns what buttons do."""
-        cog = self.get_cog("Imagine")
-        assert isinstance(cog, Imagine)
-        return cog
+        """The cog that owns what buttons do (loaded as an extension, so looked up by name)."""
+        return cast("Imagine", self.get_cog("Imagine"))
 
     async def setup_hook(self) -> None:
         """Load cogs and buttons, sync commands if they changed, resume the pipeline."""

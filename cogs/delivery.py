@@ -95,7 +95,7 @@ class DiscordEvents:
         if ctx.get("result_message_id"):
             return
         if not plan.post:
-            await self._show(job, render.withheld_text(job, plan), view=None)
+            await self._tell_privately(job, render.withheld_text(job, plan))
             return
         posted = [images[p.index] for p in plan.post]
         limit = int(ctx.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
@@ -130,14 +130,16 @@ class DiscordEvents:
             raise _delivery_error(exc) from exc
 
     async def finished(self, job: Job) -> None:
-        """Replace the status with the reason when a job ends without images."""
+        """A job that ended without images: its status goes, the member is told why, privately."""
         self._status.pop(job.id, None)
         if job.status is JobStatus.DONE:
             return
         try:
-            await self._show(job, render.ended_text(job), view=None)
+            await self._tell_privately(
+                job, render.ended_text(job), quiet=job.status is JobStatus.CANCELLED
+            )
         except discord.HTTPException as exc:
-            log.warning("could not show the end of job %d: %s", job.id, exc)
+            log.warning("could not tell the end of job %d: %s", job.id, exc)
 
     # --- status messages ----------------------------------------------------------------
 
@@ -200,20 +202,21 @@ class DiscordEvents:
 
     def _webhook(self, job: Job) -> discord.Webhook:
         ctx = job.context
-        return discord.Webhook.partial(int(ctx["app_id"]), str(ctx["token"]), client=self.bot)
+        webhook = discord.Webhook.partial(int(ctx["app_id"]), str(ctx["token"]), client=self.bot)
+        webhook.type = discord.WebhookType.application  # an interaction's webhook; allows ephemeral
+        return webhook
 
-    async def _show(self, job: Job, text: str, *, view: discord.ui.View | None) -> None:
-        if self._token_alive(job):
-            await self._webhook(job).edit_message(
-                "@original",
-                content=text,
-                embed=None,
-                attachments=[],
-                view=view,
-                allowed_mentions=NO_MENTIONS,
-            )  # type: ignore[arg-type]
-        else:
-            await self._post_in_channel(job, content=text)
+    async def _tell_privately(self, job: Job, text: str, *, quiet: bool = False) -> None:
+        """Remove the public status and tell the member alone (only a channel reply is
+        possible once the token has expired). ``quiet``: the member already knows."""
+        if not self._token_alive(job):
+            await self._post_in_channel(job, content=f"<@{job.user_id}> {text}")
+            return
+        webhook = self._webhook(job)
+        with contextlib.suppress(discord.NotFound):
+            await webhook.delete_message("@original")  # type: ignore[arg-type]
+        if not quiet:
+            await webhook.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     async def _post_in_channel(self, job: Job, **message: Any) -> None:
         ctx = job.context

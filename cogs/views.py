@@ -101,11 +101,11 @@ def status_view(job: Job) -> discord.ui.View:
     return view
 
 
-def queue_view(waiting: list[tuple[int, Job]]) -> discord.ui.View | None:
-    """Cancel buttons for a member's waiting jobs, numbered as the /queue listing shows them."""
-    if not waiting:
+def queue_view(jobs: list[tuple[int, Job]]) -> discord.ui.View | None:
+    """Cancel buttons for a member's jobs, numbered as the /queue listing shows them."""
+    if not jobs:
         return None
     view = discord.ui.View(timeout=None)
-    for number, job in waiting[:25]:
+    for number, job in jobs[:25]:
         view.add_item(JobButton("cancel", job.id, label=f"✖ Cancel #{number}"))
     return view

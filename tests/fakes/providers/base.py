@@ -108,6 +108,9 @@ class FakeProviderServer:
         self.tasks: dict[str, FakeTask] = {}
         self.requests: list[Recorded] = []
         self.balance: int | None = None
+        # Images are the cited size divided by this; 1 and ``noise`` give real-size files.
+        self.image_divisor = SCALE
+        self.noise = False
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._outcomes: deque[str] = deque()
         self._runners: dict[str, web.AppRunner] = {}
@@ -237,8 +240,12 @@ class FakeProviderServer:
         )
         self.tasks[task.id] = task
         if outcome in ("ok", "nsfw"):
+            w, h = CITED_SIZES.get(aspect, (2048, 2048))
+            size = (max(1, w // self.image_divisor), max(1, h // self.image_divisor))
             for i in range(count):
-                task.image_urls.append(self.add_image(f"{task.id}-{i}", aspect, fmt))
+                task.image_urls.append(
+                    self.add_image(f"{task.id}-{i}", aspect, fmt, size=size, noise=self.noise)
+                )
         loop = asyncio.get_running_loop()
         if self.latency <= 0:
             self._complete(task)
