@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sqlite3
@@ -42,7 +43,7 @@ async def test_status_is_edited_only_when_it_changes_and_not_too_often(
     texts = [p.get("content") for p in status.payloads if p.get("content")]
     assert texts[0].startswith("🕒"), "first the queue position"
     assert any(t.startswith("🎨 Generating") for t in texts), "then 'generating' with time"
-    assert all(a != b for a, b in zip(texts, texts[1:], strict=False)), "only on change"
+    assert all(a != b for a, b in itertools.pairwise(texts)), "only on change"
     assert len(texts) <= 5, f"at most one edit a second over ~3 s, got {len(texts)}"
 
 
