@@ -1,20 +1,25 @@
-# imagine-bot: settings come from the environment (docker run --env-file .env ...).
+# imagine-bot: the Discord bot in a small image. Settings come from the environment
+# (docker run --env-file .env ...); the database lives on the /data volume.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATABASE_PATH=/data/imagine-bot.sqlite3
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
-RUN pip install . && useradd --create-home --uid 10001 imagine \
+RUN pip install . \
+    && useradd --create-home --uid 10001 imagine \
     && mkdir -p /data && chown imagine /data
 
 USER imagine
 WORKDIR /data
 VOLUME ["/data"]
+# SIGTERM (docker stop) stops taking jobs and leaves the rest for the next start.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["imagine-bot"]
-CMD ["providers"]
+CMD ["run"]

@@ -51,8 +51,11 @@ class Service:
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """Open the one HTTP session, build the providers and the router; close them on exit."""
     timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
+    # A running job may hold a status stream, a download and a request at once; aiohttp's
+    # default of 100 connections would make jobs queue for a socket.
+    connector = aiohttp.TCPConnector(limit=max(100, 4 * settings.max_running_jobs))
     async with aiohttp.ClientSession(
-        timeout=timeout, headers={"User-Agent": USER_AGENT}
+        timeout=timeout, headers={"User-Agent": USER_AGENT}, connector=connector
     ) as session:
         http = HttpClient(
             session,

@@ -143,9 +143,15 @@ class DiscordEvents:
 
     # --- status messages ----------------------------------------------------------------
 
-    def track(self, job: Job, estimate: Estimate | None) -> None:
-        """Start showing a newly admitted job's status."""
-        self._set(job, render.queued_text(job, estimate))
+    async def track(self, job: Job, estimate: Estimate | None) -> None:
+        """Start following a newly admitted job; show its place only if it will really wait.
+
+        A job that starts at once keeps Discord's own "thinking…" until its result, so a
+        burst of quick jobs costs no status edits at all.
+        """
+        entry = self._set(job, render.queued_text(job, estimate))
+        if estimate is None or estimate.starts_in > self.edit_every:
+            await self._edit(entry, self.clock())
 
     def start(self) -> None:
         """Begin refreshing status messages (once the bot is up)."""
@@ -165,19 +171,24 @@ class DiscordEvents:
         now = self.clock()
         for entry in list(self._status.values()):
             if entry.started_at is not None:
-                entry.text = render.generating_text(entry.job, now - entry.started_at)
-            if entry.text == entry.shown or now - entry.edited_at < self.edit_every:
-                continue
-            if not self._token_alive(entry.job):
-                continue
-            entry.shown, entry.edited_at = entry.text, now
-            view = status_view(entry.job) if entry.started_at is None else None
-            try:
-                await self._webhook(entry.job).edit_message(
-                    "@original", content=entry.text, view=view, allowed_mentions=NO_MENTIONS
-                )  # type: ignore[arg-type]
-            except discord.HTTPException as exc:
-                log.info("status edit for job %d failed: %s", entry.job.id, exc)
+                running = now - entry.started_at
+                if running < self.edit_every:
+                    continue  # quick jobs go straight from "thinking…" to the result
+                entry.text = render.generating_text(entry.job, running)
+            if entry.text != entry.shown and now - entry.edited_at >= self.edit_every:
+                await self._edit(entry, now)
+
+    async def _edit(self, entry: _Status, now: float) -> None:
+        if not self._token_alive(entry.job):
+            return
+        entry.shown, entry.edited_at = entry.text, now
+        view = status_view(entry.job) if entry.started_at is None else None
+        try:
+            await self._webhook(entry.job).edit_message(
+                "@original", content=entry.text, view=view, allowed_mentions=NO_MENTIONS
+            )  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            log.info("status edit for job %d failed: %s", entry.job.id, exc)
 
     async def _refresh_loop(self) -> None:
         while True:

@@ -150,8 +150,7 @@ class Imagine(commands.Cog):
         except ImagineError as exc:
             await errors.tell(interaction, exc, "/imagine")
             return
-        self.bot.events.track(admitted.job, admitted.estimate)
-        await self.bot.events.refresh()
+        await self.bot.events.track(admitted.job, admitted.estimate)
 
     async def on_button(
         self, interaction: discord.Interaction, action: str, job_id: int, index: int | None

@@ -27,7 +27,7 @@ from bot.pipeline.jobs import Job, ResultSummary
 from bot.providers.base import describe
 from bot.providers.handles import JobHandle
 from bot.providers.router import Router
-from bot.safety import plan_delivery
+from bot.safety import DeliveryPlan, plan_delivery
 from bot.storage import jobs, ledger
 from bot.storage.db import Database
 
@@ -92,10 +92,10 @@ class JobRunner:
                 outcome = await self._generate(job)
                 if not isinstance(outcome, tuple):
                     return outcome
-                job, images = outcome
+                await self._store_while_posting(*outcome)
             else:
                 images = await self.db.read(lambda c: jobs.load_images(c, job.id))
-            await self._deliver(job, images)
+                await self._settle(job, await self._post(job, images))
         except JobGone:
             log.info("job %d was ended elsewhere while running", job.id)
         except asyncio.CancelledError:
@@ -128,7 +128,7 @@ class JobRunner:
         await notify(self.events.finished, ended)
         return ended
 
-    async def _generate(self, job: Job) -> tuple[Job, list[GeneratedImage]] | Requeue | None:
+    async def _generate(self, job: Job) -> tuple[Job, GenerationResult] | Requeue | None:
         current = job
 
         async def submitted(handle: JobHandle) -> None:
@@ -165,15 +165,20 @@ class JobRunner:
             log.warning("job %d failed: %s", job.id, describe(exc))
             await self.end(current, S.FAILED, exc.user_message)
             return None
-        fetched = await self._store(current, result)
-        return fetched, list(result.images)
+        return current, result
 
     async def _requeue(self, job: Job, retry_after: float) -> Requeue | None:
         not_before = self.clock() + retry_after
         moved = await self._move(job, S.QUEUED, not_before=not_before, handle=None, provider=None)
         return Requeue(moved, not_before) if moved is not None else None
 
-    async def _store(self, job: Job, result: GenerationResult) -> Job:
+    async def _store_while_posting(self, job: Job, result: GenerationResult) -> None:
+        """Keep the images (so a restart can still deliver them) while already posting them.
+
+        Posting is idempotent by job and the provider handle is stored, so a crash between
+        the two only means the next start posts again; waiting for the write first would
+        add a transaction's latency to every image.
+        """
         summary = ResultSummary(
             provider=result.provider,
             provider_job_id=result.job_id,
@@ -184,6 +189,7 @@ class JobRunner:
             notes=result.notes,
         )
         at = self.clock()
+        fetched = job.moved(S.FETCHED, at, result=summary)
 
         def change(conn: Any) -> bool:
             moved = jobs.transition(conn, job.id, S.FETCHED, at=at, result=summary)
@@ -191,11 +197,19 @@ class JobRunner:
                 jobs.save_images(conn, job.id, result.images)
             return moved
 
-        if not await self.db.write(change):
+        storing = asyncio.ensure_future(self.db.write(change))
+        try:
+            posted = await self._post(fetched, result.images)
+        finally:
+            stored = await storing
+        if not stored:
             raise JobGone
-        return job.moved(S.FETCHED, at, result=summary)
+        await self._settle(fetched, posted)
 
-    async def _deliver(self, job: Job, images: Sequence[GeneratedImage]) -> None:
+    async def _post(
+        self, job: Job, images: Sequence[GeneratedImage]
+    ) -> DeliveryPlan | DeliveryFailed:
+        """Post the images as the guild's NSFW policy says; the plan, or why it failed."""
         settings = await self.settings_of(job.guild_id)
         plan = plan_delivery(
             [im.nsfw for im in images],
@@ -203,19 +217,26 @@ class JobRunner:
             age_restricted=job.age_restricted,
             refund_blocked=settings.refund_blocked,
         )
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self.events.deliver(job, images, plan)
-                break
+                return plan
             except DeliveryFailed as exc:
                 log.warning(
                     "job %d delivery failed (attempt %d): %s", job.id, attempt, describe(exc)
                 )
                 if exc.permanent or attempt == DELIVERY_ATTEMPTS:
-                    await self.end(job, S.FAILED, exc.user_message)
-                    return
+                    return exc
                 await self.sleep(min(30.0, 2.0**attempt))
-        charge = plan.charged_images * (job.unit_price or 0)
+
+    async def _settle(self, job: Job, posted: DeliveryPlan | DeliveryFailed) -> None:
+        """DONE and charged for what was delivered, or FAILED and refunded; one transaction."""
+        if isinstance(posted, DeliveryFailed):
+            await self.end(job, S.FAILED, posted.user_message)
+            return
+        charge = posted.charged_images * (job.unit_price or 0)
         provider = job.provider or (job.result.provider if job.result else None)
         at = self.clock()
 
@@ -227,7 +248,7 @@ class JobRunner:
                     job_id=job.id,
                     charge=charge,
                     provider=provider,
-                    images=plan.charged_images,
+                    images=posted.charged_images,
                     at=at,
                 )
                 jobs.delete_images(conn, job.id)

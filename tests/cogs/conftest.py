@@ -103,7 +103,9 @@ class Rig:
         return await self.fake.wait_for(settled, timeout)
 
     async def balance(self, user: int = ALICE) -> int:
+        """The member's available credits once every job has settled."""
         assert self.service is not None
+        await self.service.pipeline.drain()
         return (await self.service.pipeline.balance(self.guild.id, user)).available
 
 

@@ -129,11 +129,9 @@ async def test_a_job_outliving_its_token_is_posted_in_the_channel_as_a_reply(
 
 
 async def test_a_restart_with_a_job_in_flight_delivers_it_once(make_rig: RigFactory) -> None:
-    rig = await make_rig("bfl", latency=2.0)
+    rig = await make_rig("bfl", latency=1.0)
     interaction = await rig.imagine()
-    status = interaction.original
-    assert status is not None
-    await rig.fake.wait_for(lambda m: m.id == status.id and "Generating" in m.content)
+    await rig.providers["bfl"].wait_for_tasks(1)
     await rig.restart()
     message = await rig.outcome(interaction)
     assert len(message.attachments) == 1
@@ -254,10 +252,11 @@ async def test_credits_and_queue_show_the_member_their_own_state(make_rig: RigFa
     rig = await make_rig("fal", latency=5.0, user_max_running=1)
     first = await rig.imagine(prompt="first")
     second = await rig.imagine(prompt="second")
-    for admitted in (first, second):
-        status = admitted.original
-        assert status is not None
-        await rig.fake.wait_for(lambda m, s=status: m.id == s.id and m.content.startswith("🕒"))
+    await rig.providers["fal"].wait_for_tasks(1)
+    waiting = second.original
+    assert waiting is not None
+    shown = await rig.fake.wait_for(lambda m: m.id == waiting.id and m.content.startswith("🕒"))
+    assert "Next in line" in shown.content, "a job that will wait shows its place at once"
     queue = await rig.fake.slash("queue", guild=rig.guild, channel=rig.channel, user_id=ALICE)
     await queue.acknowledged()
     listing = await rig.fake.wait_for(lambda m: m.ephemeral and "#2" in m.content)

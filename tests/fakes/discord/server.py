@@ -39,7 +39,8 @@ T = TypeVar("T")
 class FakeDiscord:
     """A local Discord for the real discord.py client; see the package docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, check_schemas: bool = True) -> None:
+        self.check_schemas = check_schemas
         self.started_at = time.time()
         self._offset = 0.0
         self._last_id = 0

@@ -90,7 +90,7 @@ class InteractionRoutes:
                 f"{inter.response_type})",
             )  # fmt: skip
         check_upload_sizes(body.uploads, inter.guild.attachment_size_limit)
-        payload = validated(CALLBACK, "post", body)
+        payload = validated(CALLBACK, "post", body, schemas=self.fake.check_schemas)
         kind = payload["type"]
         if kind not in ALLOWED_CALLBACKS[inter.type]:
             error = {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Invalid type"}
@@ -161,7 +161,7 @@ class InteractionRoutes:
         inter = self.interaction(request)
         body = await read_body(request)
         check_upload_sizes(body.uploads, inter.guild.attachment_size_limit)
-        payload = validated(EXECUTE, "post", body)
+        payload = validated(EXECUTE, "post", body, schemas=self.fake.check_schemas)
         original = inter.original
         if original is not None and original.loading and not original.deleted:
             # The first followup after a deferred answer fills the loading message, and keeps
@@ -188,7 +188,7 @@ class InteractionRoutes:
         inter, msg, spec = self.message(request)
         body = await read_body(request)
         check_upload_sizes(body.uploads, inter.guild.attachment_size_limit)
-        payload = validated(spec, "patch", body)
+        payload = validated(spec, "patch", body, schemas=self.fake.check_schemas)
         apply_payload(self.fake, msg, payload, body.uploads, creating=False)
         await self.fake.message_changed(msg)
         return json_response(message_json(self.fake, msg))

@@ -117,6 +117,7 @@ class FakeProviderServer:
         self._ports: dict[str, int] = {}
         self._images: dict[str, tuple[bytes, str]] = {}
         self._seeds = itertools.count(1000)
+        self._task_created = asyncio.Event()
 
     # lifecycle
 
@@ -239,6 +240,7 @@ class FakeProviderServer:
             seed=next(self._seeds),
         )
         self.tasks[task.id] = task
+        self._task_created.set()
         if outcome in ("ok", "nsfw"):
             w, h = CITED_SIZES.get(aspect, (2048, 2048))
             size = (max(1, w // self.image_divisor), max(1, h // self.image_divisor))
@@ -252,6 +254,16 @@ class FakeProviderServer:
         else:
             loop.call_later(self.latency, self._complete, task)
         return task
+
+    async def wait_for_tasks(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Until the provider has received ``count`` tasks (a job is now at the provider)."""
+
+        async def watch() -> None:
+            while len(self.tasks) < count:
+                self._task_created.clear()
+                await self._task_created.wait()
+
+        await asyncio.wait_for(watch(), timeout)
 
     def _complete(self, task: FakeTask) -> None:
         if task.finished:

@@ -1,0 +1,184 @@
+"""The whole bot under a burst: 500 /imagine across 20 servers, fake Discord, fake fal.
+
+The real bot (``imagine-bot run``, real discord.py, pipeline and SQLite) runs in its own
+process; the fake Discord and a fake fal (fixed latency, default 1 s) run in this one.
+
+    .venv/bin/python -m bench.e2e [--jobs 500] [--guilds 20] [--latency 1]
+
+Printed: acknowledgement delay (interaction sent on the gateway → callback received),
+the bot's own added time per job (fal finished the image → Discord received the message
+with the file; the fake's images are small, so transfer time is negligible), jobs per
+second (first interaction → last result), and the bot process's peak RSS. The fake
+Discord still enforces Discord's rules here but skips the OpenAPI body checks, which the
+tests do and which would make this measure the fake rather than the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.models import GuildSettings
+from bot.storage import guilds as guild_storage
+from bot.storage.db import Database
+from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
+from tests.fakes.providers import FAKES
+
+ROOT = Path(__file__).parents[1]
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of the values fall."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def prepare_database(path: Path, guild_ids: list[int], per_guild: int) -> None:
+    """Let each server run its whole share at once: this measures the bot, not the limits."""
+    db = await Database.open(path)
+    changes = {
+        "max_running": per_guild,
+        "max_queued": per_guild,
+        "jobs_per_minute": 60_000,
+        "burst": per_guild,
+    }
+    defaults = GuildSettings().model_dump()
+    for guild_id in guild_ids:
+        await db.write(
+            lambda c, g=guild_id: guild_storage.change_settings(
+                c, g, changes, defaults, at=time.time()
+            )
+        )
+    await db.close()
+
+
+async def run(jobs: int, guild_count: int, latency: float, folder: Path) -> dict[str, Any]:
+    """Start the fakes and the bot, fire the burst, and measure."""
+    per_guild = jobs // guild_count
+    # Schema checks stay in the tests; here they would measure the fake, not the bot.
+    async with FakeDiscord(check_schemas=False) as fake, FAKES["fal"].cls(latency=latency) as fal:
+        servers = []
+        for g in range(guild_count):
+            guild = fake.add_guild(f"guild {g}", owner_id=9_000_000 + g)
+            channel = guild.add_channel("art")
+            users = [10_000_000 + g * 1000 + u for u in range(per_guild)]
+            for user in users:
+                guild.add_member(user, f"member {user}")
+            servers.append((guild, channel, users))
+        database = folder / "bot.db"
+        await prepare_database(database, [guild.id for guild, _, _ in servers], per_guild)
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "FAKE_DISCORD_URL": fake.url,
+            "DISCORD_TOKEN": fake.token,
+            "FAL_KEY": fal.api_key,
+            "FAL_BASE_URL": FAKES["fal"].base_url(fal),
+            "DATABASE_PATH": str(database),
+            "MAX_RUNNING_JOBS": str(jobs * 2),
+            "LOG_LEVEL": "WARNING",
+        }
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.fakes.bot_process",
+            cwd=folder,
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await fake.wait_ready(timeout=60)
+
+        started = time.monotonic()
+        burst = [
+            fake.slash(
+                "imagine",
+                guild=guild,
+                channel=channel,
+                user_id=user,
+                options={"prompt": f"bench {guild.id} {user}"},
+            )
+            for guild, channel, users in servers
+            for user in users
+        ]
+        interactions: list[FakeInteraction] = await asyncio.gather(*burst)
+        await asyncio.gather(*(i.acknowledged(timeout=30) for i in interactions))
+
+        async def result(interaction: FakeInteraction) -> FakeMessage:
+            original = interaction.original
+            assert original is not None
+            return await fake.wait_for(
+                lambda m: m.id == original.id and bool(m.attachments), timeout=120
+            )
+
+        results = await asyncio.gather(*(result(i) for i in interactions))
+        finished = time.monotonic()
+        bot.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(bot.communicate(), 60)
+        if bot.returncode != 0:
+            raise RuntimeError(f"the bot exited with {bot.returncode}: {err.decode()[-2000:]}")
+
+        wall_of_counter = time.time() - time.perf_counter()
+        done_at = {task.body.get("prompt"): task.completed_at for task in fal.tasks.values()}
+        added = []
+        for interaction, message in zip(interactions, results, strict=True):
+            prompt = interaction.payload["data"]["options"][0]["value"]
+            completed = done_at[prompt]
+            assert completed is not None
+            assert message.edited_at is not None
+            added.append(message.edited_at - (completed + wall_of_counter))
+        acks = [i.ack_delay for i in interactions if i.ack_delay is not None]
+        return {
+            "jobs": len(results),
+            "guilds": guild_count,
+            "latency": latency,
+            "ack_p50": percentile(acks, 0.5),
+            "ack_p99": percentile(acks, 0.99),
+            "added_p50": statistics.median(added),
+            "added_p95": percentile(added, 0.95),
+            "jobs_per_s": len(results) / (finished - started),
+            "seconds": finished - started,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "violations": len(fake.violations),
+        }
+
+
+def main() -> None:
+    """Run once and print the figures next to the targets."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--guilds", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=1.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        r = asyncio.run(run(args.jobs, args.guilds, args.latency, Path(folder)))
+    print(
+        f"{r['jobs']} /imagine in a burst across {r['guilds']} servers, fake fal latency "
+        f"{r['latency']:g} s; bot in its own process"
+    )
+    print(
+        f"  acknowledgement    p50 {r['ack_p50'] * 1000:.0f} ms, p99 {r['ack_p99'] * 1000:.0f} ms"
+        f"   (target p99 < 250 ms)"
+    )
+    print(
+        f"  added by the bot   p50 {r['added_p50'] * 1000:.0f} ms, p95 "
+        f"{r['added_p95'] * 1000:.0f} ms  (target p50 < 50 ms)"
+    )
+    print(
+        f"  throughput         {r['jobs_per_s']:.0f} jobs/s, all done in {r['seconds']:.2f} s"
+        f"   (target >= 150)"
+    )
+    print(f"  bot peak RSS       {r['peak_rss_mb']:.0f} MB              (target < 150 MB)")
+    print(f"  Discord rule or schema violations: {r['violations']}")
+
+
+if __name__ == "__main__":
+    main()
