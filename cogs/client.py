@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.account")
+EXTENSIONS = ("cogs.imagine", "cogs.account", "cogs.mod", "cogs.admin")
 SHUTDOWN_GRACE = 10.0
 
 

@@ -15,8 +15,10 @@ from bot.errors import InvalidRequest
 from bot.models import GuildSettings
 from bot.safety import Blocklist, normalize_phrase
 from bot.settings import Settings
-from bot.storage import audit, guilds, ledger
+from bot.storage import audit, guilds, ledger, reports
+from bot.storage.audit import AuditEntry
 from bot.storage.db import Database
+from bot.storage.reports import LedgerEntry, Usage
 
 
 @dataclass
@@ -195,6 +197,36 @@ class GuildDirectory:
             return applied
 
         return await self.db.write(change)
+
+    # --- what admins read (always one guild's rows only) ------------------------------
+
+    async def usage(self, guild_id: int, *, since: float, until: float) -> Usage:
+        """Credits spent in the guild over a period: totals, top members, per provider."""
+        return await self.db.read(lambda c: reports.usage(c, guild_id, since=since, until=until))
+
+    async def spend_by_day(
+        self, guild_id: int, *, since: float, until: float
+    ) -> list[tuple[str, str, int, int]]:
+        """(day, provider, credits, images) rows for the chart."""
+        return await self.db.read(
+            lambda c: reports.spend_by_day(c, guild_id, since=since, until=until)
+        )
+
+    async def ledger_entries(
+        self, guild_id: int, *, since: float, until: float
+    ) -> list[LedgerEntry]:
+        """Every credit movement in the guild over a period, for the CSV export."""
+        return await self.db.read(lambda c: reports.entries(c, guild_id, since=since, until=until))
+
+    async def member_history(
+        self, guild_id: int, user_id: int, *, limit: int = 50
+    ) -> list[LedgerEntry]:
+        """One member's latest credit movements in the guild."""
+        return await self.db.read(lambda c: reports.user_history(c, guild_id, user_id, limit=limit))
+
+    async def audit_log(self, guild_id: int, *, limit: int = 50) -> list[AuditEntry]:
+        """The guild's latest staff changes."""
+        return await self.db.read(lambda c: audit.recent(c, guild_id, limit=limit))
 
     async def _reload(self, guild_id: int) -> None:
         self._cache[guild_id] = await self._load(guild_id)

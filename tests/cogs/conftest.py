@@ -22,7 +22,8 @@ from tests.fakes.providers import FAKES
 from tests.fakes.providers.base import FakeProviderServer
 
 OWNER, ALICE, BOB, MOD = 1001, 1002, 1003, 1004
-MANAGE_GUILD = 1 << 5
+ADMIN, ROLE_MOD, CAROL = 1005, 1006, 1007  # CAROL belongs to the other guild only
+MANAGE_GUILD, ADMINISTRATOR = 1 << 5, 1 << 3
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Rig:
     adult: FakeChannel
     providers: dict[str, FakeProviderServer]
     settings: Settings
+    other: FakeGuild | None = None
+    other_channel: FakeChannel | None = None
+    mod_role: int | None = None
     bot: ImagineBot | None = None
     service: Service | None = None
     _stack: contextlib.AsyncExitStack | None = None
@@ -151,11 +155,26 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
         for user, name in ((ALICE, "alice"), (BOB, "bob")):
             guild.add_member(user, name)
         guild.add_member(MOD, "mod", permissions=MANAGE_GUILD)
+        guild.add_member(ADMIN, "admin", permissions=ADMINISTRATOR)
+        mod_role = guild.add_role("moderators", permissions=0)
+        guild.add_member(ROLE_MOD, "rolemod", roles=[mod_role])
+        other = fake.add_guild("Other club", owner_id=OWNER + 100)
+        other_channel = other.add_channel("elsewhere")
+        other.add_member(CAROL, "carol", permissions=ADMINISTRATOR | MANAGE_GUILD)
+        other.add_member(ALICE, "alice")
         providers = {}
         for name in names or ("fal",):
             providers[name] = await stack.enter_async_context(FAKES[name].cls(latency=latency))
         rig = Rig(
-            fake, guild, channel, adult, providers, settings_for(tmp_path, fake, providers, **extra)
+            fake,
+            guild,
+            channel,
+            adult,
+            providers,
+            settings_for(tmp_path, fake, providers, **extra),
+            other=other,
+            other_channel=other_channel,
+            mod_role=mod_role,
         )
         stack.enter_context(fake.pointed())
         await rig.start()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .render import attachment_json
+from .render import attachment_json, channel_json, member_json, role_json, user_json
 
 if TYPE_CHECKING:
     from .models import FakeChannel, FakeGuild
     from .server import FakeDiscord
 
-STRING, INTEGER, BOOLEAN, NUMBER, ATTACHMENT = 3, 4, 5, 10, 11
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 10, 11
 SUBCOMMAND, GROUP = 1, 2
 FileSpec = tuple[str, bytes, str]  # (filename, data, content type)
 
@@ -113,8 +113,28 @@ def slash_data(
     def upload(value: Any) -> str:
         filename, data, ctype = files.pop(value) if isinstance(value, str) else value
         stored = fake.store_attachment(channel.id, filename, data, ctype, ephemeral=True)
-        resolved[str(stored.id)] = attachment_json(stored)
+        resolved.setdefault("attachments", {})[str(stored.id)] = attachment_json(stored)
         return str(stored.id)
+
+    def mention(kind: int, value: Any) -> str:
+        """A user, channel or role option: its id, with the object in ``resolved``."""
+        target = int(getattr(value, "id", getattr(value, "user_id", value)))
+        key = str(target)
+        if kind == USER:
+            member = guild.members.get(target)
+            name = member.name if member else f"user{target}"
+            resolved.setdefault("users", {})[key] = user_json(target, name)
+            if member is not None:
+                entry = member_json(guild, member, fake.started_at, permissions=True)
+                entry.pop("user")
+                resolved.setdefault("members", {})[key] = entry
+        elif kind == CHANNEL:
+            resolved.setdefault("channels", {})[key] = channel_json(
+                next(c for c in guild.channels.values() if c.id == target)
+            )
+        elif kind == ROLE:
+            resolved.setdefault("roles", {})[key] = role_json(guild.roles[target])
+        return key
 
     if isinstance(options, Mapping):
         leaf = []
@@ -131,7 +151,10 @@ def slash_data(
                     known = [d["name"] for d in definitions]
                     raise ValueError(f"{where} has no option {key!r} (it has {known})")
                 kind = found[0]["type"]
-            leaf.append({"name": key, "type": kind, "value": _convert(kind, value, upload)})
+            if kind in (USER, CHANNEL, ROLE):
+                leaf.append({"name": key, "type": kind, "value": mention(kind, value)})
+            else:
+                leaf.append({"name": key, "type": kind, "value": _convert(kind, value, upload)})
         for definition in definitions or []:
             if definition.get("required") and definition["name"] not in values:
                 raise ValueError(f"{where} needs option {definition['name']!r}")
@@ -150,7 +173,7 @@ def slash_data(
     if scope is not None:
         data["guild_id"] = str(scope)
     if resolved:
-        data["resolved"] = {"attachments": resolved}
+        data["resolved"] = resolved
     return data
 
 

@@ -14,6 +14,7 @@ from .models import (
     FakeInteraction,
     FakeMember,
     FakeMessage,
+    FakeRole,
 )
 
 if TYPE_CHECKING:
@@ -60,6 +61,24 @@ def member_json(
     if permissions:
         data["permissions"] = str(guild.permissions_of(member.user_id))
     return data
+
+
+def role_json(role: FakeRole) -> dict[str, Any]:
+    """A role object as Discord sends it (in GUILD_CREATE and resolved options)."""
+    return {
+        "id": str(role.id),
+        "name": role.name,
+        "permissions": str(role.permissions),
+        "position": role.position,
+        "color": 0,
+        "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+        "hoist": False,
+        "managed": False,
+        "mentionable": False,
+        "icon": None,
+        "unicode_emoji": None,
+        "flags": 0,
+    }
 
 
 def channel_json(channel: FakeChannel, *, permissions: int | None = None) -> dict[str, Any]:
@@ -112,23 +131,7 @@ def guild_create_json(fake: FakeDiscord, guild: FakeGuild, *, all_members: bool)
         "premium_progress_bar_enabled": False,
         "preferred_locale": "en-US",
         "features": [],
-        "roles": [
-            {
-                "id": str(r.id),
-                "name": r.name,
-                "permissions": str(r.permissions),
-                "position": r.position,
-                "color": 0,
-                "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-                "hoist": False,
-                "managed": False,
-                "mentionable": False,
-                "icon": None,
-                "unicode_emoji": None,
-                "flags": 0,
-            }
-            for r in guild.roles.values()
-        ],
+        "roles": [role_json(r) for r in guild.roles.values()],
         "channels": [channel_json(c) for c in guild.channels.values()],
         "threads": [],
         "members": [member_json(guild, m, fake.started_at) for m in members],
