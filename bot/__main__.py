@@ -6,16 +6,19 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from pathlib import Path
 
 from bot import cli
 from bot.app import open_core
 from bot.errors import ImagineError
+from bot.exports import ledger_csv
 from bot.logs import setup_logging
 from bot.models import ASPECT_RATIOS
 from bot.providers.base import describe
 from bot.settings import PROVIDER_NAMES, Settings, SettingsError, load_settings
-from bot.storage.db import StorageError
+from bot.storage import reports
+from bot.storage.db import Database, StorageError
 
 log = logging.getLogger("bot")
 
@@ -70,6 +73,14 @@ def parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("providers", help="list providers and check each one's credentials")
+    usage = commands.add_parser(
+        "usage", help="a guild's credit spend from the database (no Discord, no provider keys)"
+    )
+    usage.add_argument("--guild", required=True, metavar="ID", help="the server's id")
+    usage.add_argument(
+        "--since", metavar="DATE", help="first UTC day, YYYY-MM-DD (default: the last 30 days)"
+    )
+    usage.add_argument("--csv", type=Path, metavar="FILE", help="also write the ledger as CSV")
     commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
     return root
 
@@ -116,7 +127,51 @@ def _run_bot(settings: Settings) -> int:
         return 2
 
 
+async def _usage(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a guild's spend (and write its ledger) straight from the database."""
+    try:
+        guild = cli.parse_guild(args.guild)
+        since, until = cli.usage_period(args.since, time.time())
+    except ValueError as exc:
+        print(f"imagine-bot: {exc}", file=sys.stderr)
+        return 2
+    path = settings.database_path
+    if not path.is_file():
+        print(
+            f"imagine-bot: no database at {path}: the bot has not run with this DATABASE_PATH yet",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        db = await Database.open(path)
+    except StorageError as exc:
+        print(f"imagine-bot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        usage = await db.read(lambda c: reports.usage(c, guild, since=since, until=until))
+        by_day = await db.read(lambda c: reports.spend_by_day(c, guild, since=since, until=until))
+        entries = (
+            await db.read(lambda c: reports.entries(c, guild, since=since, until=until))
+            if args.csv is not None
+            else []
+        )
+    finally:
+        await db.close()
+    lines = cli.usage_report(guild, usage, by_day, since=since, until=until)
+    if args.csv is not None:
+        try:
+            args.csv.write_text(ledger_csv(entries), encoding="utf-8", newline="")
+        except OSError as exc:
+            print(f"imagine-bot: {exc.strerror or exc}: {args.csv}", file=sys.stderr)
+            return 1
+        lines.append(f"wrote {len(entries)} ledger movements to {args.csv}")
+    print("\n".join(lines))
+    return 0
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "usage":
+        return await _usage(args, settings)
     if args.command == "providers":
         async with open_core(settings) as core:
             lines, ok = await cli.check_providers(core, settings)

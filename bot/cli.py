@@ -1,9 +1,12 @@
-"""The operator's command line: make one image, or check every provider's credentials."""
+"""The operator's command line: make one image, check every provider's credentials, or
+read a guild's credit usage from the database."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.app import Core
@@ -12,6 +15,8 @@ from bot.images import probe
 from bot.models import GenerationRequest, GenerationResult, ReferenceImage
 from bot.providers.base import Provider, describe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES, Settings
+from bot.storage.ledger import DAY, utc_day
+from bot.storage.reports import Usage
 
 SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 
@@ -121,3 +126,67 @@ async def _check(provider: Provider) -> tuple[bool, str]:
     except ImagineError as exc:
         return False, describe(exc)
     return True, f"key accepted in {time.monotonic() - started:.2f} s"
+
+
+USAGE_DAYS = 30
+
+
+def parse_guild(text: str) -> int:
+    """A guild id as Discord shows it (Developer Mode → Copy Server ID); ValueError if not."""
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+        raise ValueError(f"--guild must be a server id (a positive number), not {text!r}")
+    return int(text)
+
+
+def usage_period(since: str | None, now: float) -> tuple[float, float]:
+    """(since, until) for ``usage``: from midnight UTC of ``since`` (YYYY-MM-DD), by default
+    the last 30 UTC days as /admin usage counts them, up to the end of today (UTC)."""
+    until = (now // DAY + 1) * DAY
+    if since is None:
+        return until - USAGE_DAYS * DAY, until
+    try:
+        day = dt.datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise ValueError(f"--since must be a date as YYYY-MM-DD (UTC), not {since!r}") from None
+    if day.timestamp() >= until:
+        raise ValueError(f"--since {since} is after today (UTC)")
+    return day.timestamp(), until
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def usage_report(
+    guild_id: int,
+    usage: Usage,
+    by_day: Sequence[tuple[str, str, int, int]],
+    *,
+    since: float,
+    until: float,
+) -> list[str]:
+    """The figures /admin usage shows, as plain lines: totals, top users, providers, days."""
+    lines = [
+        f"guild {guild_id}, {utc_day(since)} to {utc_day(until - 1)} (UTC)",
+        f"total: {_count(usage.credits, 'credit')}, {_count(usage.images, 'image')}, "
+        f"{_count(usage.jobs, 'job')}",
+    ]
+    if not usage.jobs:
+        return [*lines, "no credits were spent in this period"]
+    lines.append("top users:")
+    lines += [
+        f"  {rank:>2}. {user:<20} {_count(credits, 'credit'):>14} {_count(images, 'image'):>12}"
+        for rank, (user, credits, images) in enumerate(usage.top_users, start=1)
+    ]
+    lines.append("per provider:")
+    lines += [
+        f"  {name or 'unknown':<24} {_count(credits, 'credit'):>14} {_count(images, 'image'):>12}"
+        for name, credits, images in usage.providers
+    ]
+    lines.append("per day:")
+    lines += [
+        f"  {day}  {name or 'unknown':<14} {_count(credits, 'credit'):>14} "
+        f"{_count(images, 'image'):>12}"
+        for day, name, credits, images in by_day
+    ]
+    return lines

@@ -27,7 +27,13 @@ def user_message(error: BaseException) -> str:
         return text
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in direct messages."
-    if isinstance(error, app_commands.MissingPermissions | app_commands.CheckFailure):
+    if isinstance(error, app_commands.MissingPermissions):
+        needed = ", ".join(
+            p.replace("_", " ").replace("guild", "server").title()
+            for p in error.missing_permissions
+        )
+        return f"You need the {needed} permission to do that here. Nothing was changed."
+    if isinstance(error, app_commands.CheckFailure):
         return "You don't have permission to do that here."
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down: try again in {error.retry_after:.0f} s."

@@ -1,20 +1,404 @@
-"""/mod: commands for the server's moderators (being built; see the issue)."""
+"""/mod: how permissive the bot is in this server, decided by its moderators.
+
+Discord hides the group from members without Manage Server, but server owners can
+override that, so every command is checked again here (Manage Server, Administrator or
+the moderator role an admin set). Options are re-checked too: Discord's client enforces
+ranges and choices, the API does not. Every change goes through the guild directory,
+which audits it and refreshes what admission enforces, so it holds from the next /imagine.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import discord
+from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import NotAllowed
+from bot.models import GuildSettings, NsfwPolicy
+from bot.safety import MAX_PHRASE_CHARS
+from cogs.checks import is_moderator
+from cogs.mod_support import (
+    LIMIT_LABELS,
+    LIMITS,
+    MAX_REASON_CHARS,
+    MESSAGE_LIMIT,
+    POLICY_MEANING,
+    TOLERANCE_WORDS,
+    Channel,
+    GuildFacts,
+    WorkChannel,
+    blocklist_pages,
+    change_line,
+    check_channel,
+    check_range,
+    clip,
+    list_change,
+    phrase_key,
+    safety_reply,
+    settings_embed,
+    where_it_works,
+    with_channel,
+    without_channel,
+)
+from cogs.render import COLOUR
+
 if TYPE_CHECKING:
+    from bot.pipeline.guilds import GuildDirectory
     from cogs.client import ImagineBot
 
+NO_MENTIONS = discord.AllowedMentions.none()
+NOT_A_MODERATOR = (
+    "Only this server's moderators can use /mod (Manage Server, or the moderator role an admin "
+    "set). Nothing was changed."
+)
 
-class Moderation(commands.Cog):
-    """The /mod group."""
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Moderation(commands.GroupCog, group_name="mod", group_description="Moderator settings"):
+    """The /mod group: safety, nsfw, blocklist, limits, channel, ban, unban, show."""
+
+    blocklist = app_commands.Group(name="blocklist", description="Phrases refused in prompts")
+    channel = app_commands.Group(name="channel", description="Where the bot works")
 
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
+        super().__init__()
+
+    @property
+    def directory(self) -> GuildDirectory:
+        """The guilds' settings, blocklists and bans (audited changes)."""
+        return self.bot.pipeline.guilds
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        """Moderators only, whatever Discord showed the member."""
+        # Errors are raised as the command's own, so the tree's handler tells the member once.
+        command: Any = interaction.command
+        try:
+            settings = await self.directory.settings(interaction.guild_id or 0)
+        except Exception as exc:
+            raise app_commands.CommandInvokeError(command, exc) from exc
+        if is_moderator(interaction, settings):
+            return True
+        raise app_commands.CommandInvokeError(command, NotAllowed(NOT_A_MODERATOR))
+
+    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.followup.send(
+            clip(text, MESSAGE_LIMIT), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    async def _change(
+        self, interaction: discord.Interaction, **changes: Any
+    ) -> tuple[GuildSettings, GuildSettings]:
+        try:
+            return await self.directory.change_settings(
+                interaction.guild_id or 0, interaction.user.id, **changes
+            )
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise NotAllowed(f"That is not allowed: {exc} Nothing was changed.") from exc
+
+    # --- safety ------------------------------------------------------------------------
+
+    @app_commands.command(name="safety", description="How permissive image generation is")
+    @app_commands.describe(
+        tolerance="0 strictest … 6 most permissive (default 2)",
+        age_restricted="Ceiling in age-restricted channels, at least the tolerance",
+    )
+    async def safety(
+        self,
+        interaction: discord.Interaction,
+        tolerance: app_commands.Range[int, 0, 6],
+        age_restricted: app_commands.Range[int, 0, 6] | None = None,
+    ) -> None:
+        """Set the tolerance (and ceiling) and show what each provider will be sent."""
+        check_range("tolerance", tolerance, 0, 6, TOLERANCE_WORDS)
+        current = await self.directory.settings(interaction.guild_id or 0)
+        changes: dict[str, int] = {"safety_tolerance": tolerance}
+        raised = False
+        if age_restricted is not None:
+            check_range("age_restricted", age_restricted, 0, 6, TOLERANCE_WORDS)
+            if age_restricted < tolerance:
+                raise NotAllowed(
+                    f"`age_restricted` ({age_restricted}) can't be below the tolerance "
+                    f"({tolerance}): age-restricted channels are at least as permissive as the "
+                    f"rest of the server. Allowed: a whole number from {tolerance} to 6. "
+                    "Nothing was changed."
+                )
+            changes["nsfw_channel_tolerance"] = age_restricted
+        elif tolerance > current.nsfw_channel_tolerance:
+            changes["nsfw_channel_tolerance"] = tolerance
+            raised = True
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        before, after = await self._change(interaction, **changes)
+        providers = self.bot.service.core.router.providers.values()
+        await self._reply(interaction, safety_reply(before, after, providers, raised=raised))
+
+    # --- nsfw --------------------------------------------------------------------------
+
+    @app_commands.command(name="nsfw", description="What happens to images flagged as NSFW")
+    @app_commands.describe(
+        policy="spoiler: post behind a spoiler; block: not posted outside age-restricted channels",
+        refund="Whether blocked images are refunded",
+    )
+    @app_commands.choices(
+        policy=[app_commands.Choice(name=p.value, value=p.value) for p in NsfwPolicy]
+    )
+    async def nsfw(
+        self, interaction: discord.Interaction, policy: str, refund: bool | None = None
+    ) -> None:
+        """Choose spoiler or block, and whether blocked images are refunded."""
+        if policy not in {p.value for p in NsfwPolicy}:
+            raise NotAllowed(
+                f"`policy` must be spoiler or block; you gave {policy!r}. Nothing was changed."
+            )
+        changes: dict[str, Any] = {"nsfw_policy": policy}
+        if refund is not None:
+            changes["refund_blocked"] = refund
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        before, after = await self._change(interaction, **changes)
+        lines = [
+            change_line("NSFW policy", before.nsfw_policy.value, after.nsfw_policy.value)
+            + f" — {POLICY_MEANING[after.nsfw_policy]}",
+            change_line("Refund blocked images", before.refund_blocked, after.refund_blocked),
+            "Takes effect from the next /imagine.",
+        ]
+        await self._reply(interaction, "\n".join(lines))
+
+    # --- blocklist ---------------------------------------------------------------------
+
+    @blocklist.command(name="add", description="Refuse prompts containing a word or phrase")
+    @app_commands.describe(phrase="Matched whole-word, ignoring case, look-alikes and spacing")
+    async def block(
+        self, interaction: discord.Interaction, phrase: app_commands.Range[str, 1, MAX_PHRASE_CHARS]
+    ) -> None:
+        """Add a phrase; prompts containing it are refused before anything is charged."""
+        key = phrase_key(phrase)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild = interaction.guild_id or 0
+        count = len((await self.directory.state(guild)).blocklist)
+        added = await self.directory.block(guild, interaction.user.id, phrase)
+        now = len((await self.directory.state(guild)).blocklist)
+        shown = discord.utils.escape_markdown(phrase.strip())
+        if not added:
+            await self._reply(
+                interaction,
+                f"“{shown}” is already blocked (as `{key}`). Nothing was changed.",
+            )
+            return
+        await self._reply(
+            interaction,
+            f"Blocked “{shown}” (matched as `{key}`, whatever the case, look-alike letters, "
+            "spaces or dots). Prompts containing it are refused before anything is charged.\n"
+            + change_line("Blocked phrases", count, now),
+        )
+
+    @blocklist.command(name="remove", description="Stop refusing a word or phrase")
+    @app_commands.describe(phrase="The phrase as listed (any spelling that matches it)")
+    async def unblock(
+        self, interaction: discord.Interaction, phrase: app_commands.Range[str, 1, MAX_PHRASE_CHARS]
+    ) -> None:
+        """Remove a phrase from the blocklist."""
+        phrase_key(phrase)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild = interaction.guild_id or 0
+        count = len((await self.directory.state(guild)).blocklist)
+        removed = await self.directory.unblock(guild, interaction.user.id, phrase)
+        now = len((await self.directory.state(guild)).blocklist)
+        shown = discord.utils.escape_markdown(phrase.strip())
+        if not removed:
+            await self._reply(
+                interaction, f"“{shown}” is not on the blocklist. Nothing was changed."
+            )
+            return
+        await self._reply(
+            interaction,
+            f"Unblocked “{shown}”.\n" + change_line("Blocked phrases", count, now),
+        )
+
+    @blocklist.command(name="list", description="The blocked words and phrases")
+    @app_commands.describe(page="Which page, if the list is long")
+    async def blocklist_list(
+        self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1
+    ) -> None:
+        """Every blocked phrase, a page at a time."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild = interaction.guild_id or 0
+        entries = await self.directory.blocklist(guild)
+        pages = blocklist_pages([entry.phrase for entry in entries])
+        if not pages:
+            await self._reply(interaction, "No phrases are blocked in this server.")
+            return
+        number = min(max(page, 1), len(pages))
+        embed = discord.Embed(
+            title=f"Blocked phrases ({len(entries)})",
+            description=pages[number - 1],
+            colour=COLOUR,
+        )
+        if len(pages) > 1:
+            embed.set_footer(
+                text=f"Page {number} of {len(pages)}: /mod blocklist list page:<n> for others"
+            )
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    # --- limits and channels -----------------------------------------------------------
+
+    @app_commands.command(name="limits", description="How many images can be made, and how fast")
+    @app_commands.describe(
+        jobs_per_minute="Images started per minute in the whole server",
+        user_running="Jobs one member may have running at once",
+        user_queued="Jobs one member may have waiting",
+    )
+    async def limits(
+        self,
+        interaction: discord.Interaction,
+        jobs_per_minute: app_commands.Range[float, 0.1, 600_000.0] | None = None,
+        user_running: app_commands.Range[int, 1, 100] | None = None,
+        user_queued: app_commands.Range[int, 1, 10_000] | None = None,
+    ) -> None:
+        """Change the server's rate and the per-member caps; shows before → after."""
+        given = {
+            "jobs_per_minute": jobs_per_minute,
+            "user_running": user_running,
+            "user_queued": user_queued,
+        }
+        changes: dict[str, float] = {}
+        for option, value in given.items():
+            if value is None:
+                continue
+            field, low, high, words = LIMITS[option]
+            check_range(option, value, low, high, words)
+            changes[field] = value
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if changes:
+            before, after = await self._change(interaction, **changes)
+        else:
+            before = after = await self.directory.settings(interaction.guild_id or 0)
+        lines = [
+            change_line(label, getattr(before, field), getattr(after, field))
+            for field, label in LIMIT_LABELS.items()
+        ]
+        if not changes:
+            lines.append("Nothing changed: give jobs_per_minute, user_running or user_queued.")
+        await self._reply(interaction, "\n".join(lines))
+
+    @channel.command(name="allow", description="Let the bot work in a channel")
+    @app_commands.describe(channel="Once any channel is allowed, the bot works only there")
+    async def channel_allow(
+        self,
+        interaction: discord.Interaction,
+        channel: app_commands.Transform[Channel, WorkChannel],
+    ) -> None:
+        """Add a channel to the allowed ones (and take it off the denied ones)."""
+        check_channel(channel)
+        current = await self.directory.settings(interaction.guild_id or 0)
+        await self._channels(
+            interaction,
+            allowed=with_channel(current.allowed_channels, channel.id),
+            denied=without_channel(current.denied_channels, channel.id),
+        )
+
+    @channel.command(name="deny", description="Stop the bot working in a channel")
+    @app_commands.describe(channel="The bot will refuse /imagine there")
+    async def channel_deny(
+        self,
+        interaction: discord.Interaction,
+        channel: app_commands.Transform[Channel, WorkChannel],
+    ) -> None:
+        """Add a channel to the denied ones (and take it off the allowed ones)."""
+        check_channel(channel)
+        current = await self.directory.settings(interaction.guild_id or 0)
+        await self._channels(
+            interaction,
+            allowed=without_channel(current.allowed_channels, channel.id),
+            denied=with_channel(current.denied_channels, channel.id),
+        )
+
+    @channel.command(name="reset", description="Let the bot work in every channel again")
+    async def channel_reset(self, interaction: discord.Interaction) -> None:
+        """Clear both lists."""
+        await self._channels(interaction, allowed=(), denied=())
+
+    async def _channels(
+        self, interaction: discord.Interaction, *, allowed: tuple[int, ...], denied: tuple[int, ...]
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        before, after = await self._change(
+            interaction, allowed_channels=allowed, denied_channels=denied
+        )
+        lines = [
+            list_change("Allowed channels", before.allowed_channels, after.allowed_channels),
+            list_change("Denied channels", before.denied_channels, after.denied_channels),
+            where_it_works(after),
+        ]
+        await self._reply(interaction, "\n".join(lines))
+
+    # --- bans --------------------------------------------------------------------------
+
+    @app_commands.command(name="ban", description="Stop a member from generating images here")
+    @app_commands.describe(member="Who", reason="Shown to them when they try")
+    async def ban(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User,
+        reason: app_commands.Range[str, 1, MAX_REASON_CHARS],
+    ) -> None:
+        """Ban a member from /imagine in this server, with a reason they are shown."""
+        reason = reason.strip()
+        if not 1 <= len(reason) <= MAX_REASON_CHARS:
+            raise NotAllowed(
+                f"`reason` must be 1 to {MAX_REASON_CHARS} characters. Nothing was changed."
+            )
+        if member.bot:
+            raise NotAllowed("Bots don't generate images; nothing to ban.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild = interaction.guild_id or 0
+        previous = (await self.directory.state(guild)).banned.get(member.id)
+        await self.directory.ban(guild, interaction.user.id, member.id, reason)
+        escaped = discord.utils.escape_markdown
+        was = "not banned" if previous is None else f"banned ({escaped(previous)})"
+        await self._reply(
+            interaction,
+            f"{member.mention}: {was} → **banned** ({escaped(reason)}). "
+            "They are refused by /imagine here, and shown the reason.",
+        )
+
+    @app_commands.command(name="unban", description="Let a banned member generate images again")
+    @app_commands.describe(member="Who")
+    async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
+        """Lift a member's ban in this server."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        guild = interaction.guild_id or 0
+        previous = (await self.directory.state(guild)).banned.get(member.id)
+        lifted = await self.directory.unban(guild, interaction.user.id, member.id)
+        if not lifted:
+            await self._reply(interaction, f"{member.mention} is not banned. Nothing was changed.")
+            return
+        await self._reply(
+            interaction,
+            f"{member.mention}: banned ({discord.utils.escape_markdown(previous or '')}) → "
+            "**not banned**. They can use /imagine here again.",
+        )
+
+    # --- show --------------------------------------------------------------------------
+
+    @app_commands.command(name="show", description="All moderation settings of this server")
+    async def show(self, interaction: discord.Interaction) -> None:
+        """Every setting in one embed, with the allowance and prices for context."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        state = await self.directory.state(interaction.guild_id or 0)
+        providers = list(self.bot.service.core.router.providers.values())
+        facts = GuildFacts(
+            settings=state.settings,
+            providers=providers,
+            prices={p.name: self.directory.price_of(state.settings, p.name) for p in providers},
+            blocked=len(state.blocklist),
+            banned=len(state.banned),
+        )
+        await interaction.followup.send(
+            embed=settings_embed(facts), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
 
 async def setup(bot: ImagineBot) -> None:

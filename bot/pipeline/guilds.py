@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from bot.errors import InvalidRequest
 from bot.models import GuildSettings
 from bot.safety import Blocklist, normalize_phrase
@@ -88,7 +90,10 @@ class GuildDirectory:
             )
             return before, after
 
-        before, after = await self.db.write(change)
+        try:
+            before, after = await self.db.write(change)
+        except ValidationError as exc:
+            raise _invalid_setting(exc) from exc
         await self._reload(guild_id)
         return before, after
 
@@ -224,6 +229,10 @@ class GuildDirectory:
         """One member's latest credit movements in the guild."""
         return await self.db.read(lambda c: reports.user_history(c, guild_id, user_id, limit=limit))
 
+    async def blocklist(self, guild_id: int) -> list[guilds.BlockedPhrase]:
+        """The guild's blocked phrases, as moderators typed them, in the order added."""
+        return await self.db.read(lambda c: guilds.blocklist(c, guild_id))
+
     async def audit_log(self, guild_id: int, *, limit: int = 50) -> list[AuditEntry]:
         """The guild's latest staff changes."""
         return await self.db.read(lambda c: audit.recent(c, guild_id, limit=limit))
@@ -245,3 +254,11 @@ class GuildDirectory:
             )
 
         return await self.db.read(load)
+
+
+def _invalid_setting(exc: ValidationError) -> InvalidRequest:
+    """A refused settings change, naming the setting and why (nothing was changed)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = first.get("loc") or ()
+    reason = first.get("msg", "invalid value").removeprefix("Value error, ")
+    return InvalidRequest(reason[:1].lower() + reason[1:], field=str(loc[0]) if loc else None)

@@ -322,3 +322,17 @@ async def test_concurrent_submits_cannot_slip_past_a_queue_cap(
     assert (await rig.balance()).held == 12, "only the admitted jobs hold credits"
     gate.set()
     await rig.events.until_finished(2)
+
+
+async def test_an_invalid_settings_change_names_the_setting_and_changes_nothing(
+    make_rig: RigFactory,
+) -> None:
+    from bot.errors import InvalidRequest
+
+    rig = await make_rig()
+    with pytest.raises(InvalidRequest) as caught:
+        await rig.pipeline.guilds.change_settings(GUILD, 1, user_max_queued=0)
+    assert caught.value.field == "user_max_queued"
+    assert "greater than or equal to 1" in caught.value.user_message
+    assert (await rig.pipeline.guilds.settings(GUILD)).user_max_queued == 10
+    assert await rig.db.read(lambda c: audit.recent(c, GUILD)) == []

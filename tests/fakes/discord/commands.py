@@ -87,6 +87,7 @@ def slash_data(
     attachments: Sequence[FileSpec],
     subcommand: str | None,
     group: str | None,
+    user_id: int | None = None,
 ) -> dict[str, Any]:
     """``data`` of an INTERACTION_CREATE for ``/name [group] [subcommand] options...``.
 
@@ -129,8 +130,10 @@ def slash_data(
                 entry.pop("user")
                 resolved.setdefault("members", {})[key] = entry
         elif kind == CHANNEL:
+            # Discord resolves a channel with the invoking member's permissions in it.
+            granted = guild.permissions_of(user_id) if user_id is not None else None
             resolved.setdefault("channels", {})[key] = channel_json(
-                next(c for c in guild.channels.values() if c.id == target)
+                guild.channels[target], permissions=granted
             )
         elif kind == ROLE:
             resolved.setdefault("roles", {})[key] = role_json(guild.roles[target])

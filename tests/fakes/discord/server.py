@@ -293,7 +293,9 @@ class FakeDiscord:
         """A user runs ``/name``: INTERACTION_CREATE type 2 goes to the connected client."""
         if isinstance(options, Sequence) and not options:
             options = {}
-        data = slash_data(self, guild, channel, name, options, attachments, subcommand, group)
+        data = slash_data(
+            self, guild, channel, name, options, attachments, subcommand, group, user_id
+        )
         return await self._interact(2, guild, channel, user_id, data, None)
 
     async def click(self, message: FakeMessage, custom_id: str, *, user_id: int) -> FakeInteraction:

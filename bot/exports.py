@@ -1,0 +1,69 @@
+"""The ledger as a CSV file: what admins export and what the command line writes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable
+
+from bot.storage.reports import LedgerEntry
+
+CSV_COLUMNS = (
+    "time",
+    "day",
+    "user_id",
+    "kind",
+    "amount",
+    "charged",
+    "job_id",
+    "provider",
+    "images",
+    "actor_id",
+    "note",
+)
+# A cell starting with one of these is a formula to spreadsheet programs.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _text(value: str | None) -> str:
+    """Free text (an admin's note) made inert for spreadsheets: a leading formula
+    character is escaped with an apostrophe, as OWASP advises for CSV exports."""
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def iso_time(at: float) -> str:
+    """A timestamp as ISO 8601 in UTC, to the millisecond (``2025-01-31T12:00:00.000+00:00``)."""
+    return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def ledger_csv(entries: Iterable[LedgerEntry]) -> str:
+    """The ledger export: a header, then one row per movement, oldest first as given."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in entries:
+        writer.writerow(
+            (
+                iso_time(e.at),
+                e.day,
+                e.user_id,
+                e.kind,
+                e.amount,
+                e.charged,
+                _cell(e.job_id),
+                _text(e.provider),
+                e.images,
+                _cell(e.actor_id),
+                _text(e.note),
+            )
+        )
+    return out.getvalue()

@@ -1,0 +1,209 @@
+"""How /admin answers look: periods, the usage and member views, providers. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import discord
+from discord import app_commands
+
+from bot.errors import InvalidRequest
+from bot.providers.health import BreakerState
+from bot.providers.router import Router
+from bot.storage.ledger import DAY, utc_day
+from bot.storage.reports import LedgerEntry, Usage
+from cogs.render import COLOUR
+
+PERIODS: dict[str, tuple[int | None, str]] = {
+    "day": (1, "today (UTC)"),
+    "week": (7, "the last 7 days"),
+    "month": (30, "the last 30 days"),
+    "all": (None, "all time"),
+}
+PERIOD_CHOICES = [
+    app_commands.Choice(name=f"{name}: {label}", value=name) for name, (_, label) in PERIODS.items()
+]
+KINDS = {
+    "allowance": "daily allowance",
+    "grant": "grant",
+    "hold": "held for a job",
+    "settle": "image delivered",
+    "release": "refund",
+}
+FIELD_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period: ``since`` inclusive, ``until`` exclusive (unix seconds, UTC days)."""
+
+    name: str
+    since: float
+    until: float
+    label: str
+
+    @property
+    def days(self) -> tuple[str, str] | None:
+        """First and last UTC day, to spread the chart over the whole period (None for all)."""
+        if self.since <= 0:
+            return None
+        return utc_day(self.since), utc_day(self.until - 1)
+
+
+def period_bounds(name: str, now: float) -> Period:
+    """day = the current UTC day, week/month = the last 7/30 UTC days, all = everything."""
+    if name not in PERIODS:
+        raise InvalidRequest(
+            f"{name!r} is not a period", field="period", allowed=", ".join(PERIODS)
+        )
+    days, label = PERIODS[name]
+    until = (now // DAY + 1) * DAY
+    since = 0.0 if days is None else until - days * DAY
+    return Period(name, since, until, label)
+
+
+@dataclass(frozen=True)
+class MemberSpend:
+    """One member's credits over a period, folded from their ledger movements."""
+
+    credits: int = 0
+    images: int = 0
+    jobs: int = 0
+    granted: int = 0
+
+
+def member_spend(entries: Iterable[LedgerEntry], user_id: int) -> MemberSpend:
+    """What ``user_id`` spent and was granted; settles count as the usage report counts them."""
+    credits = images = jobs = granted = 0
+    for e in entries:
+        if e.user_id != user_id:
+            continue
+        if e.kind == "settle":
+            credits, images, jobs = credits + e.charged, images + e.images, jobs + 1
+        elif e.kind == "grant":
+            granted += e.amount
+    return MemberSpend(credits, images, jobs, granted)
+
+
+def _lines(lines: Sequence[str], empty: str) -> str:
+    text, kept = "", 0
+    for line in lines:
+        if len(text) + len(line) + 1 > FIELD_LIMIT - 20:
+            break
+        text, kept = f"{text}\n{line}" if text else line, kept + 1
+    if kept < len(lines):
+        text += f"\n… and {len(lines) - kept} more"
+    return text or empty
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def usage_embed(usage: Usage, period: Period, labels: Mapping[str, str]) -> discord.Embed:
+    """Totals, top members (mentioned, never pinged) and providers over the period."""
+    embed = discord.Embed(
+        title=f"Credits spent: {period.label}",
+        description=(
+            f"**{usage.credits}** credits · {_plural(usage.images, 'image')} · "
+            f"{_plural(usage.jobs, 'job')}"
+        ),
+        colour=COLOUR,
+    )
+    top = [
+        f"{rank}. <@{user}>: {credits} credits, {_plural(images, 'image')}"
+        for rank, (user, credits, images) in enumerate(usage.top_users, start=1)
+    ]
+    embed.add_field(name="Top members", value=_lines(top, "nobody spent credits"), inline=False)
+    providers = [
+        f"{labels.get(name, name)}: {credits} credits, {_plural(images, 'image')}"
+        for name, credits, images in usage.providers
+    ]
+    embed.add_field(name="Per provider", value=_lines(providers, "none"), inline=False)
+    if not usage.jobs:
+        embed.set_footer(text="No credits were spent in this period.")
+    return embed
+
+
+def _movement(e: LedgerEntry, user_id: int) -> str:
+    if e.kind == "settle":
+        text = f"{KINDS['settle']}: charged {e.charged} at {e.provider}"
+        return text + (f", {e.amount} returned" if e.amount else "")
+    text = f"{KINDS.get(e.kind, e.kind)}: {e.amount:+d}"
+    if e.actor_id and e.actor_id != user_id:
+        text += f" by <@{e.actor_id}>"
+    return text + (f" ({e.note})" if e.note else "")
+
+
+def member_embed(
+    user_id: int, spend: MemberSpend, period: Period, history: Sequence[LedgerEntry]
+) -> discord.Embed:
+    """One member's spend over the period and their latest movements."""
+    embed = discord.Embed(
+        title=f"Member usage: {period.label}",
+        description=(
+            f"<@{user_id}> spent **{spend.credits}** credits on "
+            f"{_plural(spend.images, 'image')} in {_plural(spend.jobs, 'job')}; "
+            f"granted {spend.granted:+d} in this period."
+        ),
+        colour=COLOUR,
+    )
+    lines = [f"<t:{int(e.at)}:f> {_movement(e, user_id)}" for e in history]
+    embed.add_field(name="Latest movements", value=_lines(lines, "none yet"), inline=False)
+    return embed
+
+
+def grant_text(user_id: int, asked: int, applied: int) -> str:
+    """What a grant actually did, which may be less than asked when taking credits back."""
+    who = f"<@{user_id}>"
+    if asked > 0:
+        return f"Gave {who} {applied} credits; granted credits never expire."
+    if applied == 0:
+        return f"{who} has no granted credits to take back; nothing changed."
+    if -applied < -asked:
+        return (
+            f"Took back {-applied} credits from {who}, not {-asked}: that was all of their "
+            "granted credits (the daily allowance is not taken back)."
+        )
+    return f"Took back {-applied} credits from {who}."
+
+
+def _state(router: Router, name: str) -> str:
+    breaker = router.health[name].breaker
+    if breaker.state is BreakerState.OPEN:
+        minutes = breaker.retry_in() / 60
+        when = f"{minutes:.0f} min" if minutes >= 1 else f"{breaker.retry_in():.0f} s"
+        why = f" ({breaker.last_error[:150]})" if breaker.last_error else ""
+        return f"⛔ switched off after failures; tried again in about {when}{why}"
+    if breaker.state is BreakerState.HALF_OPEN:
+        return "🔁 on trial: the next job tests whether it works again"
+    return "✅ on"
+
+
+def providers_embed(router: Router, prices: Mapping[str, int]) -> discord.Embed:
+    """Each enabled provider in the order tried: state, recent success, median time, price."""
+    embed = discord.Embed(
+        title="Image providers",
+        description="Tried in this order; a provider that keeps failing is switched off "
+        "for a while and the next one takes its jobs.",
+        colour=COLOUR,
+    )
+    for rank, (name, provider) in enumerate(router.providers.items(), start=1):
+        health = router.health[name]
+        rate, median = health.success_rate, health.median_seconds
+        recent = (
+            f"{rate:.0%} of the last {_plural(len(health.outcomes), 'job')} delivered"
+            if rate is not None
+            else "no jobs yet"
+        )
+        timing = f"median {median:.1f} s" if median is not None else "median time unknown"
+        embed.add_field(
+            name=f"{rank}. {provider.label} ({name})",
+            value=f"{_state(router, name)}\n{recent} · {timing} · "
+            f"{_plural(prices.get(name, 0), 'credit')} per image",
+            inline=False,
+        )
+    if not router.providers:
+        embed.description = "No provider is configured."
+    return embed

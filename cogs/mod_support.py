@@ -1,0 +1,309 @@
+"""The pure parts of /mod: checking options, and how replies look.
+
+No I/O. Options are checked here because Discord's client enforces ranges and choices but
+the API does not; replies are built to fit Discord's limits (2000 characters a message,
+1024 an embed field, 4096 a description).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+
+from bot.errors import NotAllowed
+from bot.models import GenerationRequest, GuildSettings, NsfwPolicy
+from bot.providers.capabilities import Capabilities, make_plan
+from bot.safety import normalize_phrase
+from cogs.render import COLOUR
+
+# Providers whose API takes the tolerance as a string ("1"–"6"); the others take an integer.
+STRING_TOLERANCE = frozenset({"fal", "aimlapi"})
+MESSAGE_LIMIT = 2000
+FIELD_LIMIT = 1024
+PAGE_LIMIT = 3800
+TOLERANCE_WORDS = "a whole number from 0 (strictest) to 6 (most permissive)"
+MAX_REASON_CHARS = 300
+# option: (setting, lowest, highest, what is allowed in words); the same ranges as the options.
+LIMITS: dict[str, tuple[str, float, float, str]] = {
+    "jobs_per_minute": ("jobs_per_minute", 0.1, 600_000, "a number from 0.1 to 600000"),
+    "user_running": ("user_max_running", 1, 100, "a whole number from 1 to 100"),
+    "user_queued": ("user_max_queued", 1, 10_000, "a whole number from 1 to 10000"),
+}
+LIMIT_LABELS = {
+    "jobs_per_minute": "Jobs per minute (whole server)",
+    "user_max_running": "Running jobs per member",
+    "user_max_queued": "Queued jobs per member",
+}
+# Where a member can run /imagine: what the channel options offer.
+WORKS_IN = (
+    discord.ChannelType.text,
+    discord.ChannelType.news,
+    discord.ChannelType.voice,
+    discord.ChannelType.stage_voice,
+    discord.ChannelType.public_thread,
+    discord.ChannelType.private_thread,
+    discord.ChannelType.news_thread,
+)
+Channel = app_commands.AppCommandChannel | app_commands.AppCommandThread
+
+POLICY_MEANING = {
+    NsfwPolicy.SPOILER: "flagged images are posted behind a spoiler",
+    NsfwPolicy.BLOCK: "flagged images are not posted outside age-restricted channels",
+}
+
+
+class ProviderLike(Protocol):
+    """What the renderers need of an enabled provider."""
+
+    name: str
+    label: str
+    capabilities: Capabilities
+
+
+@dataclass(frozen=True)
+class GuildFacts:
+    """Everything /mod show reports, gathered by the cog."""
+
+    settings: GuildSettings
+    providers: Sequence[ProviderLike]
+    prices: dict[str, int]
+    blocked: int
+    banned: int
+
+
+def shown(value: Any) -> str:
+    """A setting's value as a moderator reads it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def change_line(label: str, before: Any, after: Any) -> str:
+    """``label: before → after``, or the value marked unchanged."""
+    if before == after:
+        return f"{label}: {shown(after)} (unchanged)"
+    return f"{label}: {shown(before)} → **{shown(after)}**"
+
+
+def _typed(name: str, value: int) -> str:
+    return f'"{value}"' if name in STRING_TOLERANCE else str(value)
+
+
+def sent_tolerance(provider: ProviderLike, tolerance: int) -> str | None:
+    """What the provider is sent for ``tolerance``, in its type and range (None: not settable)."""
+    name, label, caps = provider.name, provider.label, provider.capabilities
+    if caps.safety_tolerance is None:
+        return None
+    probe = GenerationRequest(prompt="probe", safety_tolerance=tolerance)
+    sent = make_plan(name, caps, probe).safety_tolerance
+    assert sent is not None
+    text = _typed(name, sent)
+    if sent != tolerance:
+        low, high = caps.safety_tolerance
+        text += f" (clamped from {tolerance}; {label} accepts {low}–{high})"
+    return text
+
+
+def provider_lines(providers: Iterable[ProviderLike], tolerance: int, ceiling: int) -> list[str]:
+    """One line per enabled provider, in order: what it receives here and in age-restricted
+    channels."""
+    lines = []
+    for provider in providers:
+        everywhere = sent_tolerance(provider, tolerance)
+        if everywhere is None:
+            lines.append(f"• {provider.label}: cannot be set — its own filter applies")
+            continue
+        line = f"• {provider.label}: {everywhere}"
+        if ceiling != tolerance:
+            adult = sent_tolerance(provider, ceiling)
+            line += f"; age-restricted channels: {adult}"
+        lines.append(line)
+    return lines or ["• no provider is enabled"]
+
+
+def safety_reply(
+    before: GuildSettings,
+    after: GuildSettings,
+    providers: Iterable[ProviderLike],
+    *,
+    raised: bool,
+) -> str:
+    """The /mod safety answer: both tolerances before → after, and what each provider gets."""
+    lines = [
+        "**Safety tolerance** (0 strictest … 6 most permissive)",
+        change_line("Everywhere", before.safety_tolerance, after.safety_tolerance),
+        change_line(
+            "Age-restricted channels", before.nsfw_channel_tolerance, after.nsfw_channel_tolerance
+        ),
+    ]
+    if raised:
+        lines.append(
+            f"The age-restricted ceiling was raised to {after.nsfw_channel_tolerance} with it: "
+            "it can't be below the tolerance."
+        )
+    lines.append("**What each provider will be sent**")
+    lines += provider_lines(providers, after.safety_tolerance, after.nsfw_channel_tolerance)
+    lines.append("Takes effect from the next /imagine.")
+    return "\n".join(lines)
+
+
+def channel_list(ids: Sequence[int]) -> str:
+    """Channels as mentions (they never ping), or "none"."""
+    return ", ".join(f"<#{i}>" for i in ids) if ids else "none"
+
+
+def where_it_works(settings: GuildSettings) -> str:
+    """One sentence: where members can use /imagine."""
+    if settings.allowed_channels:
+        allowed = [i for i in settings.allowed_channels if i not in settings.denied_channels]
+        return (
+            f"The bot works only in {channel_list(allowed)}."
+            if allowed
+            else "The bot works nowhere."
+        )
+    if settings.denied_channels:
+        return f"The bot works everywhere except {channel_list(settings.denied_channels)}."
+    return "The bot works in every channel."
+
+
+def list_change(label: str, before: Sequence[int], after: Sequence[int]) -> str:
+    """A channel list's before → after, or marked unchanged."""
+    if before == after:
+        return f"{label}: {channel_list(after)} (unchanged)"
+    return f"{label}: {channel_list(before)} → **{channel_list(after)}**"
+
+
+def clip(text: str, limit: int = FIELD_LIMIT) -> str:
+    """Text cut to ``limit`` characters, ending in an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def blocklist_pages(phrases: Sequence[str], limit: int = PAGE_LIMIT) -> list[str]:
+    """The phrases as bullet lines, split into pages that each fit one embed description."""
+    pages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for phrase in phrases:
+        line = clip(f"• {discord.utils.escape_markdown(phrase)}", 300)
+        if current and size + len(line) + 1 > limit:
+            pages.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        pages.append("\n".join(current))
+    return pages
+
+
+def settings_embed(facts: GuildFacts) -> discord.Embed:
+    """All of a guild's moderation settings in one embed."""
+    s = facts.settings
+    embed = discord.Embed(title="Moderation settings", colour=COLOUR)
+    embed.add_field(
+        name="Safety tolerance",
+        value=f"{s.safety_tolerance} everywhere, {s.nsfw_channel_tolerance} in age-restricted "
+        "channels (0 strictest … 6 most permissive)",
+        inline=False,
+    )
+    embed.add_field(
+        name="Sent to providers",
+        value=clip(
+            "\n".join(provider_lines(facts.providers, s.safety_tolerance, s.nsfw_channel_tolerance))
+        ),
+        inline=False,
+    )
+    embed.add_field(
+        name="NSFW policy",
+        value=f"{s.nsfw_policy.value}: {POLICY_MEANING[s.nsfw_policy]}; blocked images "
+        + ("are refunded" if s.refund_blocked else "are still charged"),
+        inline=False,
+    )
+    embed.add_field(
+        name="Limits",
+        value=f"{shown(s.jobs_per_minute)} jobs per minute for the server; per member "
+        f"{s.user_max_running} running and {s.user_max_queued} queued",
+        inline=False,
+    )
+    embed.add_field(
+        name="Channels",
+        value=clip(
+            f"{where_it_works(s)}\nAllowed: {channel_list(s.allowed_channels)}\n"
+            f"Denied: {channel_list(s.denied_channels)}"
+        ),
+        inline=False,
+    )
+    embed.add_field(name="Blocked phrases", value=str(facts.blocked))
+    embed.add_field(name="Banned members", value=str(facts.banned))
+    role = s.moderator_role_id
+    embed.add_field(
+        name="Moderator role",
+        value=f"<@&{role}>" if role is not None else "none (Manage Server only)",
+    )
+    embed.add_field(name="Daily allowance", value=f"{s.daily_allowance} credits")
+    prices = [
+        f"{p.label}: {facts.prices[p.name]}" for p in facts.providers if p.name in facts.prices
+    ]
+    embed.add_field(name="Price per image", value=clip(", ".join(prices) or "no provider enabled"))
+    return embed
+
+
+# --- checking options --------------------------------------------------------------------
+
+
+class WorkChannel(app_commands.Transformer):
+    """A channel option offering only channels members can run /imagine in."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        """Discord's option type: a channel."""
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        """What the picker offers: text and voice channels and threads."""
+        return list(WORKS_IN)
+
+    async def transform(self, interaction: discord.Interaction, value: Any, /) -> Channel:
+        """Discord's partial channel as is (threads need not be cached)."""
+        return value
+
+
+def check_range(option: str, value: float, low: float, high: float, words: str) -> None:
+    """Refuse a number outside what the setting allows, saying what is allowed."""
+    if not low <= value <= high:
+        raise NotAllowed(f"`{option}` must be {words}; you gave {value:g}. Nothing was changed.")
+
+
+def phrase_key(phrase: str) -> str:
+    """The phrase's blocklist key, or the normalisation's refusal told to the moderator."""
+    try:
+        return normalize_phrase(phrase)
+    except ValueError as exc:
+        raise NotAllowed(f"That phrase can't be blocked: {exc} Nothing was changed.") from exc
+
+
+def check_channel(channel: Channel) -> None:
+    """Refuse a channel nobody can run /imagine in (a category, a forum)."""
+    if channel.type not in WORKS_IN:
+        raise NotAllowed(
+            f"{channel.mention} is a {channel.type.name.replace('_', ' ')} channel; pick a text "
+            "or voice channel or a thread. Nothing was changed."
+        )
+
+
+def with_channel(ids: tuple[int, ...], channel_id: int) -> tuple[int, ...]:
+    """The list with the channel added (once)."""
+    return ids if channel_id in ids else (*ids, channel_id)
+
+
+def without_channel(ids: tuple[int, ...], channel_id: int) -> tuple[int, ...]:
+    """The list with the channel taken out."""
+    return tuple(i for i in ids if i != channel_id)
