@@ -249,7 +249,7 @@ async def test_a_refused_job_is_explained_privately_and_leaves_no_public_message
 
 
 async def test_credits_and_queue_show_the_member_their_own_state(make_rig: RigFactory) -> None:
-    rig = await make_rig("fal", latency=5.0, user_max_running=1)
+    rig = await make_rig("fal", latency=600.0, user_max_running=1)
     first = await rig.imagine(prompt="first")
     second = await rig.imagine(prompt="second")
     await rig.providers["fal"].wait_for_tasks(1)

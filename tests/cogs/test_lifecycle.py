@@ -48,7 +48,7 @@ async def test_status_is_edited_only_when_it_changes_and_not_too_often(
 
 
 async def test_sigterm_stops_cleanly_and_the_next_start_delivers(tmp_path: Path) -> None:
-    async with FakeDiscord() as fake, FAKES["fal"].cls(latency=4.0) as fal:
+    async with FakeDiscord() as fake, FAKES["fal"].cls(latency=600.0) as fal:
         guild = fake.add_guild("Art club", owner_id=OWNER)
         channel = guild.add_channel("gallery")
         adult = guild.add_channel("after-dark", nsfw=True)
@@ -93,6 +93,7 @@ async def test_sigterm_stops_cleanly_and_the_next_start_delivers(tmp_path: Path)
             [(state,)] = conn.execute("SELECT status FROM jobs").fetchall()
         assert state == "submitted", "left for the next start to resume"
 
+        fal.finish_all()
         with fake.pointed():
             rig = Rig(fake, guild, channel, adult, {"fal": fal}, settings)
             await rig.start()

@@ -360,7 +360,7 @@ async def test_a_banned_member_is_refused_with_the_reason_until_unbanned(
 
 
 async def test_limits_show_before_and_after_and_hold(make_rig: RigFactory) -> None:
-    rig = await make_rig("fal", latency=2.0)
+    rig = await make_rig("fal", latency=600.0)
     bad = await mod(rig, "limits", user_running=0)
     assert "`user_running` must be a whole number from 1 to 100" in bad.content
     assert await current(rig) == DEFAULTS

@@ -273,6 +273,11 @@ class FakeProviderServer:
         task.completed_at = time.perf_counter()
         task.done.set()
 
+    def finish_all(self) -> None:
+        """Complete every running task now, as if its latency had passed."""
+        for task in list(self.tasks.values()):
+            self._complete(task)
+
     def cancel(self, task: FakeTask) -> bool:
         """Cancel a running task; False when it had already finished."""
         if task.finished:
