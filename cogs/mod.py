@@ -291,13 +291,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         channel: app_commands.Transform[Channel, WorkChannel],
     ) -> None:
         """Add a channel to the allowed ones (and take it off the denied ones)."""
-        check_channel(channel)
-        current = await self.directory.settings(interaction.guild_id or 0)
-        await self._channels(
-            interaction,
-            allowed=with_channel(current.allowed_channels, channel.id),
-            denied=without_channel(current.denied_channels, channel.id),
-        )
+        await self._place(interaction, channel, allow=True)
 
     @channel.command(name="deny", description="Stop the bot working in a channel")
     @app_commands.describe(channel="The bot will refuse /imagine there")
@@ -307,18 +301,24 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         channel: app_commands.Transform[Channel, WorkChannel],
     ) -> None:
         """Add a channel to the denied ones (and take it off the allowed ones)."""
-        check_channel(channel)
-        current = await self.directory.settings(interaction.guild_id or 0)
-        await self._channels(
-            interaction,
-            allowed=without_channel(current.allowed_channels, channel.id),
-            denied=with_channel(current.denied_channels, channel.id),
-        )
+        await self._place(interaction, channel, allow=False)
 
     @channel.command(name="reset", description="Let the bot work in every channel again")
     async def channel_reset(self, interaction: discord.Interaction) -> None:
         """Clear both lists."""
         await self._channels(interaction, allowed=(), denied=())
+
+    async def _place(
+        self, interaction: discord.Interaction, channel: Channel, *, allow: bool
+    ) -> None:
+        check_channel(channel)
+        current = await self.directory.settings(interaction.guild_id or 0)
+        add, drop = (with_channel, without_channel) if allow else (without_channel, with_channel)
+        await self._channels(
+            interaction,
+            allowed=add(current.allowed_channels, channel.id),
+            denied=drop(current.denied_channels, channel.id),
+        )
 
     async def _channels(
         self, interaction: discord.Interaction, *, allowed: tuple[int, ...], denied: tuple[int, ...]

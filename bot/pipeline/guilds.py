@@ -99,10 +99,7 @@ class GuildDirectory:
 
     async def block(self, guild_id: int, actor_id: int, phrase: str) -> bool:
         """Add a phrase to the guild's blocklist (audited); False if already there."""
-        try:
-            key = normalize_phrase(phrase)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), field="phrase") from exc
+        key = _phrase_key(phrase)
         at = self.clock()
 
         def change(conn: Any) -> bool:
@@ -117,10 +114,7 @@ class GuildDirectory:
 
     async def unblock(self, guild_id: int, actor_id: int, phrase: str) -> bool:
         """Remove a phrase from the blocklist (audited); False if it was not there."""
-        try:
-            key = normalize_phrase(phrase)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), field="phrase") from exc
+        key = _phrase_key(phrase)
         at = self.clock()
 
         def change(conn: Any) -> bool:
@@ -262,3 +256,11 @@ def _invalid_setting(exc: ValidationError) -> InvalidRequest:
     loc = first.get("loc") or ()
     reason = first.get("msg", "invalid value").removeprefix("Value error, ")
     return InvalidRequest(reason[:1].lower() + reason[1:], field=str(loc[0]) if loc else None)
+
+
+def _phrase_key(phrase: str) -> str:
+    """A phrase as the blocklist keys it, or a refusal saying why it cannot be one."""
+    try:
+        return normalize_phrase(phrase)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), field="phrase") from exc

@@ -23,7 +23,6 @@ from bot.errors import (
     ProviderError,
     ProviderRejected,
     TaskFailed,
-    Transient,
 )
 from bot.models import GenerationRequest, OutputFormat
 from bot.providers.base import Provider, generic_error
@@ -207,12 +206,7 @@ class ApiframeProvider(Provider):
             submit=True,
             idempotent=True,
         )
-        try:
-            job_id = parse_submit(resp.json())
-        except ValueError as exc:
-            raise Transient(
-                f"malformed submit answer: {exc}", provider=self.name, accepted=None
-            ) from exc
+        job_id = self.parsed(resp, parse_submit, what="submit answer", accepted=None)
         return TaskRef(
             id=job_id,
             seed=plan.seeds[index],
@@ -222,12 +216,7 @@ class ApiframeProvider(Provider):
     async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
         async def check() -> Pending | TaskOutcome:
             resp = await self.send("GET", task.urls["poll"])
-            try:
-                state = parse_poll(resp.json())
-            except ValueError as exc:
-                raise Transient(
-                    f"malformed job answer: {exc}", provider=self.name, accepted=True
-                ) from exc
+            state = self.parsed(resp, parse_poll, what="job answer", accepted=True)
             if isinstance(state, TaskOutcome):
                 seed = task.seed if state.seed is None else state.seed
                 return state.model_copy(update={"images": state.images[: task.count], "seed": seed})

@@ -265,6 +265,22 @@ class Provider(ABC):
             )
         return await with_retries(once, SUBMIT_RETRY if submit else READ_RETRY, sleep=self.sleep)
 
+    def parsed(
+        self,
+        resp: Response,
+        parse: Callable[[Any], T],
+        *,
+        what: str,
+        accepted: bool | None,
+    ) -> T:
+        """Read an answer with a pure parser; one it cannot read is Transient, not a crash."""
+        try:
+            return parse(resp.json())
+        except ValueError as exc:
+            raise Transient(
+                f"malformed {what}: {exc}", provider=self.name, accepted=accepted
+            ) from exc
+
     async def poll(
         self,
         check: Callable[[], Awaitable[Pending | TaskOutcome]],

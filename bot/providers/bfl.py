@@ -19,7 +19,6 @@ from bot.errors import (
     ProviderError,
     ProviderRejected,
     TaskFailed,
-    Transient,
 )
 from bot.models import ASPECT_RATIOS, GenerationRequest
 from bot.providers.base import Provider, fetch_reference, generic_error
@@ -150,23 +149,18 @@ class BflProvider(Provider):
         image_prompt = await self._image_prompt(request)
         body = build_body(request, plan, index, image_prompt)
         resp = await self.send("POST", self.config.base_url + SUBMIT_PATH, json=body, submit=True)
-        try:
-            task_id, polling_url = parse_submit(resp.json(), self.config.base_url)
-        except ValueError as exc:
-            raise Transient(
-                f"malformed submit answer: {exc}", provider=self.name, accepted=None
-            ) from exc
+        task_id, polling_url = self.parsed(
+            resp,
+            lambda body: parse_submit(body, self.config.base_url),
+            what="submit answer",
+            accepted=None,
+        )
         return TaskRef(id=task_id, seed=plan.seeds[index], urls={"poll": polling_url})
 
     async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
         async def check() -> Pending | TaskOutcome:
             resp = await self.send("GET", task.urls["poll"])
-            try:
-                return parse_poll(resp.json())
-            except ValueError as exc:
-                raise Transient(
-                    f"malformed poll answer: {exc}", provider=self.name, accepted=True
-                ) from exc
+            return self.parsed(resp, parse_poll, what="poll answer", accepted=True)
 
         return await self.poll(check, submitted_at)
 

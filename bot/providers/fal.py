@@ -292,12 +292,9 @@ class FalProvider(Provider):
     async def submit_task(self, request: GenerationRequest, plan: Plan, index: int) -> TaskRef:
         body = build_body(request, plan, index)
         resp = await self.send("POST", f"{self.base}/{APP}", json=body, submit=True)
-        try:
-            request_id, urls = parse_submit(resp.json(), self.base)
-        except ValueError as exc:
-            raise Transient(
-                f"malformed submit answer: {exc}", provider=self.name, accepted=None
-            ) from exc
+        request_id, urls = self.parsed(
+            resp, lambda body: parse_submit(body, self.base), what="submit answer", accepted=None
+        )
         return TaskRef(
             id=request_id, seed=plan.seeds[index], count=plan.images_per_task[index], urls=urls
         )
@@ -313,12 +310,7 @@ class FalProvider(Provider):
 
         async def check() -> Pending | TaskOutcome:
             resp = await self.send("GET", with_query(task.urls["status"], "logs=0"))
-            try:
-                state = parse_status(resp.json())
-            except ValueError as exc:
-                raise Transient(
-                    f"malformed status answer: {exc}", provider=self.name, accepted=True
-                ) from exc
+            state = self.parsed(resp, parse_status, what="status answer", accepted=True)
             return state if isinstance(state, Pending) else await self._result(task, state)
 
         return await self.poll(check, submitted_at)
@@ -397,7 +389,9 @@ class FalProvider(Provider):
                 provider=self.name,
                 status=exc.status,
             ) from exc
-        try:
-            return parse_result(resp.json(), done.inference_time)
-        except ValueError as exc:
-            raise Transient(f"malformed result: {exc}", provider=self.name, accepted=True) from exc
+        return self.parsed(
+            resp,
+            lambda body: parse_result(body, done.inference_time),
+            what="result",
+            accepted=True,
+        )

@@ -23,7 +23,6 @@ from bot.errors import (
     ProviderMisconfigured,
     ProviderRejected,
     TaskFailed,
-    Transient,
 )
 from bot.models import ASPECT_RATIOS, GenerationRequest, OutputFormat
 from bot.providers.base import Provider, ProviderConfig, generic_error
@@ -181,10 +180,12 @@ class OpenAICompatProvider(Provider):
             resp.headers.get("X-Lumenfall-Provider", "?"),
             resp.headers.get("X-Lumenfall-Model", "?"),
         )
-        try:
-            outcome = parse_images(resp.json(), request.output_format, plan.seeds[index])
-        except ValueError as exc:
-            raise Transient(f"malformed answer: {exc}", provider=self.name, accepted=None) from exc
+        outcome = self.parsed(
+            resp,
+            lambda body: parse_images(body, request.output_format, plan.seeds[index]),
+            what="answer",
+            accepted=None,
+        )
         return TaskRef(id=task_id, seed=plan.seeds[index], count=body["n"], outcome=outcome)
 
     async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:

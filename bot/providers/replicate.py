@@ -246,12 +246,12 @@ class ReplicateProvider(Provider):
     async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
         async def check() -> Pending | TaskOutcome:
             resp = await self.send("GET", task.urls["get"])
-            try:
-                return parse_prediction(resp.json(), provider=self.name)
-            except ValueError as exc:
-                raise Transient(
-                    f"malformed prediction: {exc}", provider=self.name, accepted=True
-                ) from exc
+            return self.parsed(
+                resp,
+                lambda body: parse_prediction(body, provider=self.name),
+                what="prediction",
+                accepted=True,
+            )
 
         return await self.poll(check, submitted_at)
 

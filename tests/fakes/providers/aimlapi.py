@@ -130,10 +130,8 @@ class FakeAiml(FakeProviderServer):
         return None
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("generate", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("generate", request)) is not None:
+            return stop
         try:
             body = await request.json()
         except ValueError:

@@ -130,10 +130,8 @@ class FakeApiframe(FakeProviderServer):
         return None
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("submit", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("submit", request)) is not None:
+            return stop
         try:
             body = json_body(await request.json())
         except ValueError:
@@ -174,10 +172,8 @@ class FakeApiframe(FakeProviderServer):
         return web.json_response({"jobId": task.id, "status": "QUEUED"}, status=202)
 
     async def job(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("poll", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("poll", request)) is not None:
+            return stop
         task = self.tasks.get(request.match_info["id"])
         if task is None:
             return web.json_response(error_body("NOT_FOUND", "Job not found"), status=404)

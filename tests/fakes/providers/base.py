@@ -205,6 +205,16 @@ class FakeProviderServer:
             return web.Response(status=fault.status, text=fault.body, headers=fault.headers)
         return web.json_response(fault.body or {}, status=fault.status, headers=fault.headers)
 
+    def _auth(self, request: web.Request) -> web.Response | None:
+        """The provider's own refusal of a missing or wrong key; None when the key is right."""
+        return None
+
+    async def admit(self, route: str, request: web.Request) -> web.StreamResponse | None:
+        """What a route answers before its own work: a queued fault, else a refused key."""
+        if (answer := await self.fault(route, request)) is not None:
+            return answer
+        return self._auth(request)
+
     def count(
         self, host: str | None = None, method: str | None = None, path_prefix: str = ""
     ) -> int:

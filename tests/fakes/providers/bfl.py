@@ -91,10 +91,8 @@ class FakeBfl(FakeProviderServer):
         return None
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("submit", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("submit", request)) is not None:
+            return stop
         try:
             body = json_body(await request.json())
         except ValueError:
@@ -132,10 +130,8 @@ class FakeBfl(FakeProviderServer):
         )
 
     async def get_result(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("poll", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("poll", request)) is not None:
+            return stop
         task = self.tasks.get(request.query.get("id", ""))
         if task is None:
             return web.json_response(

@@ -183,10 +183,8 @@ class FakeFal(FakeProviderServer):
     # routes
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("submit", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("submit", request)) is not None:
+            return stop
         try:
             body = json_body(await request.json())
         except ValueError:
@@ -218,10 +216,8 @@ class FakeFal(FakeProviderServer):
         return web.json_response({"detail": "Not Found"}, status=404)
 
     async def status(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("status", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("status", request)) is not None:
+            return stop
         task = self._task(request)
         if isinstance(task, web.Response):
             return task
@@ -229,10 +225,8 @@ class FakeFal(FakeProviderServer):
         return web.json_response(state, status=200 if state["status"] == "COMPLETED" else 202)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("stream", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("stream", request)) is not None:
+            return stop
         task = self._task(request)
         if isinstance(task, web.Response):
             return task
@@ -268,10 +262,8 @@ class FakeFal(FakeProviderServer):
         return resp
 
     async def result(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("result", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("result", request)) is not None:
+            return stop
         task = self._task(request)
         if isinstance(task, web.Response):
             return task
@@ -322,10 +314,8 @@ class FakeFal(FakeProviderServer):
         }
 
     async def cancel_request(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("cancel", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("cancel", request)) is not None:
+            return stop
         task = self.tasks.get(request.match_info["id"])
         if task is None:
             return web.json_response({"status": "NOT_FOUND"}, status=404)

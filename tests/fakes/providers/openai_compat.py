@@ -107,10 +107,8 @@ class FakeOpenAICompat(FakeProviderServer):
         return None
 
     async def models(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("models", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("models", request)) is not None:
+            return stop
         created = int(time.time())
         return web.json_response(
             {
@@ -123,10 +121,8 @@ class FakeOpenAICompat(FakeProviderServer):
         )
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("submit", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("submit", request)) is not None:
+            return stop
         try:
             body = json_body(await request.json())
         except ValueError:

@@ -175,10 +175,8 @@ class FakeReplicate(FakeProviderServer):
         return seconds if self.wait_cap is None else min(seconds, self.wait_cap)
 
     async def create(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("create", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("create", request)) is not None:
+            return stop
         model = f"{request.match_info['owner']}/{request.match_info['name']}"
         if model != MODEL:
             return problem(404, "Not found", "The requested resource could not be found.")
@@ -214,20 +212,16 @@ class FakeReplicate(FakeProviderServer):
         return web.json_response(self.prediction(task), status=201)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("poll", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("poll", request)) is not None:
+            return stop
         task = self.tasks.get(request.match_info["id"])
         if task is None:
             return problem(404, "Not found", "Not found.")
         return web.json_response(self.prediction(task))
 
     async def cancel_prediction(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("cancel", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("cancel", request)) is not None:
+            return stop
         task = self.tasks.get(request.match_info["id"])
         if task is None:
             return problem(404, "Not found", "Not found.")
@@ -235,10 +229,8 @@ class FakeReplicate(FakeProviderServer):
         return web.json_response(self.prediction(task))
 
     async def account(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("account", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("account", request)) is not None:
+            return stop
         return web.json_response(
             {"type": "user", "username": self.username, "name": "Imagine Bot", "github_url": None}
         )

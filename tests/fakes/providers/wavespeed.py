@@ -99,10 +99,8 @@ class FakeWaveSpeed(FakeProviderServer):
         return None
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("submit", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("submit", request)) is not None:
+            return stop
         try:
             body = json_body(await request.json())
         except ValueError:
@@ -137,10 +135,8 @@ class FakeWaveSpeed(FakeProviderServer):
         return self.envelope(self.task_json(task))
 
     async def result(self, request: web.Request) -> web.StreamResponse:
-        if (answer := await self.fault("result", request)) is not None:
-            return answer
-        if (denied := self._auth(request)) is not None:
-            return denied
+        if (stop := await self.admit("result", request)) is not None:
+            return stop
         task = self.tasks.get(request.match_info["id"])
         if task is None:
             return self.error(404, "prediction not found")
