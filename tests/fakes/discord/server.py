@@ -63,6 +63,7 @@ class FakeDiscord:
         self._messages: list[FakeMessage] = []
         self._by_id: dict[int, FakeMessage] = {}
         self._changed = asyncio.Event()
+        self._watchers: dict[asyncio.Future[FakeMessage], Callable[[FakeMessage], bool]] = {}
         self._runner: web.AppRunner | None = None
         self.url = self.api_base = ""
         self.gateway = yarl.URL("ws://127.0.0.1/gateway")
@@ -246,23 +247,42 @@ class FakeDiscord:
     async def wait_for(
         self, predicate: Callable[[FakeMessage], bool], timeout: float = 10
     ) -> FakeMessage:
-        """The first message (in creation order) that matches now or after a create or edit."""
-        found = lambda: next((m for m in self._messages if predicate(m)), None)  # noqa: E731
-        return await self._until(found, timeout, "matching message")
+        """The first message (in creation order) that matches now or after a create or edit.
+
+        A waiter is checked against each message as it changes, not against every message
+        on every change: a benchmark waiting on hundreds of results stays cheap.
+        """
+        found = next((m for m in self._messages if predicate(m)), None)
+        if found is not None:
+            return found
+        future: asyncio.Future[FakeMessage] = asyncio.get_running_loop().create_future()
+        self._watchers[future] = predicate
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"fake Discord: no matching message within {timeout} s") from None
+        finally:
+            del self._watchers[future]
+
+    def _changed_message(self, msg: FakeMessage) -> None:
+        self.bump()
+        for future, predicate in self._watchers.items():
+            if not future.done() and predicate(msg):
+                future.set_result(msg)
 
     async def add_message(self, msg: FakeMessage) -> None:
         self._messages.append(msg)
         self._by_id[msg.id] = msg
-        self.bump()
+        self._changed_message(msg)
         await self._broadcast("MESSAGE_CREATE", msg)
 
     async def message_changed(self, msg: FakeMessage) -> None:
-        self.bump()
+        self._changed_message(msg)
         await self._broadcast("MESSAGE_UPDATE", msg)
 
     async def delete_message(self, msg: FakeMessage) -> None:
         msg.deleted = True
-        self.bump()
+        self._changed_message(msg)
         data = {"id": str(msg.id), "channel_id": str(msg.channel_id), "guild_id": str(msg.guild_id)}
         await self._broadcast("MESSAGE_DELETE", msg, data)
 

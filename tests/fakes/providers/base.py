@@ -55,6 +55,7 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.perf_counter)  # when the fake read it
 
 
 @dataclass
