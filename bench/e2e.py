@@ -4,11 +4,16 @@ The real bot (``imagine-bot run``, real discord.py, pipeline and SQLite) runs in
 process; the fake Discord and a fake fal (fixed latency, default 1 s) run in this one.
 
     .venv/bin/python -m bench.e2e [--jobs 500] [--guilds 20] [--latency 1]
+                                  [--starts-per-second 250] [--trace]
 
 Printed: acknowledgement delay (interaction sent on the gateway → callback received),
 the bot's own added time per job (fal finished the image → Discord received the message
 with the file; the fake's images are small, so transfer time is negligible), jobs per
-second (first interaction → last result), and the bot process's peak RSS. The fake
+second (first interaction → last result), the bot process's peak RSS, and the CPU each
+process spent per job during the burst. The bot is configured as an operator would for a
+burst this size: every server may run its whole share at once, and the bot starts at
+most ``--starts-per-second`` jobs a second (MAX_STARTS_PER_SECOND), so the images come
+back at a pace it can post instead of all at once. The fake
 Discord still enforces Discord's rules here but skips the OpenAPI body checks, which the
 tests do and which would make this measure the fake rather than the bot.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import resource
 import signal
 import statistics
@@ -61,7 +67,9 @@ async def prepare_database(path: Path, guild_ids: list[int], per_guild: int) -> 
     await db.close()
 
 
-async def run(jobs: int, guild_count: int, latency: float, folder: Path) -> dict[str, Any]:
+async def run(
+    jobs: int, guild_count: int, latency: float, starts_per_second: float, folder: Path
+) -> dict[str, Any]:
     """Start the fakes and the bot, fire the burst, and measure."""
     per_guild = jobs // guild_count
     # Schema checks stay in the tests; here they would measure the fake, not the bot.
@@ -85,6 +93,7 @@ async def run(jobs: int, guild_count: int, latency: float, folder: Path) -> dict
             "FAL_BASE_URL": FAKES["fal"].base_url(fal),
             "DATABASE_PATH": str(database),
             "MAX_RUNNING_JOBS": str(jobs * 2),
+            "MAX_STARTS_PER_SECOND": str(starts_per_second),
             "LOG_LEVEL": "WARNING",
         }
         bot = await asyncio.create_subprocess_exec(
@@ -98,6 +107,7 @@ async def run(jobs: int, guild_count: int, latency: float, folder: Path) -> dict
         await fake.wait_ready(timeout=60)
 
         started = time.monotonic()
+        cpu_before, bot_before = _cpu(resource.RUSAGE_SELF), _process_cpu(bot.pid)
         burst = [
             fake.slash(
                 "imagine",
@@ -116,11 +126,13 @@ async def run(jobs: int, guild_count: int, latency: float, folder: Path) -> dict
             original = interaction.original
             assert original is not None
             return await fake.wait_for(
-                lambda m: m.id == original.id and bool(m.attachments), timeout=120
+                lambda m: bool(m.attachments), timeout=120, message_id=original.id
             )
 
         results = await asyncio.gather(*(result(i) for i in interactions))
         finished = time.monotonic()
+        fakes_cpu = _cpu(resource.RUSAGE_SELF) - cpu_before
+        bot_cpu = _process_cpu(bot.pid) - bot_before
         bot.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(bot.communicate(), 60)
         if bot.returncode != 0:
@@ -136,8 +148,11 @@ async def run(jobs: int, guild_count: int, latency: float, folder: Path) -> dict
             assert message.edited_at is not None
             added.append(message.edited_at - (completed + wall_of_counter))
         acks = [i.ack_delay for i in interactions if i.ack_delay is not None]
+        stages = _stages(fal, interactions, results, wall_of_counter)
         return {
+            "stages": stages,
             "jobs": len(results),
+            "starts_per_second": starts_per_second,
             "guilds": guild_count,
             "latency": latency,
             "ack_p50": percentile(acks, 0.5),
@@ -146,9 +161,49 @@ async def run(jobs: int, guild_count: int, latency: float, folder: Path) -> dict
             "added_p95": percentile(added, 0.95),
             "jobs_per_s": len(results) / (finished - started),
             "seconds": finished - started,
+            "bot_cpu_ms": bot_cpu / len(results) * 1000,
+            "fakes_cpu_ms": fakes_cpu / len(results) * 1000,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
             "violations": len(fake.violations),
         }
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds a running process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stages(
+    fal: Any, interactions: list[FakeInteraction], results: list[FakeMessage], wall: float
+) -> dict[str, float]:
+    """Median moment of each step of a job, counted from its submission at fal."""
+    task_id = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    reached: dict[str, dict[str, float]] = {}
+    for rec in fal.requests:
+        found = task_id.search(rec.path)
+        if found:
+            step = f"{rec.method} {rec.host}{' stream' if rec.path.endswith('stream') else ''}"
+            reached.setdefault(found.group(), {}).setdefault(step, rec.at)
+    steps: dict[str, list[float]] = {}
+    by_prompt = {task.body.get("prompt"): task for task in fal.tasks.values()}
+    for interaction, message in zip(interactions, results, strict=True):
+        task = by_prompt[interaction.payload["data"]["options"][0]["value"]]
+        marks = {
+            "interaction sent": interaction.dispatched,
+            "acknowledged": interaction.dispatched + (interaction.ack_delay or 0.0),
+            "done at fal": task.completed_at,
+            "file at Discord": (message.edited_at or 0.0) - wall,
+            **reached.get(task.id, {}),
+        }
+        for name, at in marks.items():
+            steps.setdefault(name, []).append(at - task.created)
+    return {name: statistics.median(values) for name, values in steps.items()}
 
 
 def main() -> None:
@@ -157,12 +212,22 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--guilds", type=int, default=20)
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument(
+        "--starts-per-second",
+        type=float,
+        default=250.0,
+        help="the bot's MAX_STARTS_PER_SECOND (its default, 20, is for a real server)",
+    )
+    parser.add_argument("--trace", action="store_true", help="print each step's median time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        r = asyncio.run(run(args.jobs, args.guilds, args.latency, Path(folder)))
+        r = asyncio.run(
+            run(args.jobs, args.guilds, args.latency, args.starts_per_second, Path(folder))
+        )
     print(
         f"{r['jobs']} /imagine in a burst across {r['guilds']} servers, fake fal latency "
-        f"{r['latency']:g} s; bot in its own process"
+        f"{r['latency']:g} s; bot in its own process, at most "
+        f"{r['starts_per_second']:g} starts/s"
     )
     print(
         f"  acknowledgement    p50 {r['ack_p50'] * 1000:.0f} ms, p99 {r['ack_p99'] * 1000:.0f} ms"
@@ -177,7 +242,12 @@ def main() -> None:
         f"   (target >= 150)"
     )
     print(f"  bot peak RSS       {r['peak_rss_mb']:.0f} MB              (target < 150 MB)")
+    print(f"  CPU per job        bot {r['bot_cpu_ms']:.2f} ms, fakes {r['fakes_cpu_ms']:.2f} ms")
     print(f"  Discord rule or schema violations: {r['violations']}")
+    if args.trace:
+        print("  median moment of each step, from the job's submission at fal")
+        for name, at in sorted(r["stages"].items(), key=lambda kv: kv[1]):
+            print(f"    {name:<24} {at * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
 
     database_path: Path = Path("data/imagine-bot.sqlite3")
     max_running_jobs: int = Field(default=32, ge=1, le=10_000)
+    max_starts_per_second: float = Field(default=20.0, gt=0, le=10_000)
     daily_allowance: int = Field(default=60, ge=0, le=1_000_000)
     guild_jobs_per_minute: float = Field(default=10.0, gt=0, le=600_000)
     user_max_running: int = Field(default=3, ge=1, le=100)

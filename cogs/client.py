@@ -15,6 +15,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING, cast
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.imagine", "cogs.account", "cogs.mod", "cogs.admin")
 SHUTDOWN_GRACE = 10.0
+DISCORD_CONNECTIONS = 64
 
 
 class ImagineBot(commands.Bot):
@@ -47,6 +49,9 @@ class ImagineBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
+            # discord.py's default pool is unbounded: a burst of interactions would open a
+            # connection (a TLS handshake, on the real Discord) per concurrent request.
+            connector=aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS),
         )
         self.service = service
         self.pipeline = service.pipeline

@@ -60,6 +60,7 @@ def interaction_context(interaction: discord.Interaction, status_message_id: int
 class _Status:
     job: Job
     text: str
+    since: float
     shown: str | None = None
     edited_at: float = 0.0
     started_at: float | None = None
@@ -170,6 +171,8 @@ class DiscordEvents:
         """Edit every status whose text changed, if its last edit is old enough."""
         now = self.clock()
         for entry in list(self._status.values()):
+            if entry.shown is None and now - entry.since < self.edit_every:
+                continue  # "thinking…" is enough for a job that waited less than that
             if entry.started_at is not None:
                 running = now - entry.started_at
                 if running < self.edit_every:
@@ -201,7 +204,7 @@ class DiscordEvents:
     def _set(self, job: Job, text: str) -> _Status:
         entry = self._status.get(job.id)
         if entry is None:
-            entry = self._status[job.id] = _Status(job, text)
+            entry = self._status[job.id] = _Status(job, text, since=self.clock())
         entry.job, entry.text = job, text
         return entry
 

@@ -14,6 +14,8 @@ Estimate model (``Scheduler.estimates``)
     - when the guild's fair share of the global cap allows: of the free global slots it gets
       ``free / n`` now, then one start every ``job_seconds * n / global_max_running`` seconds,
       ``n`` being the number of guilds with queued jobs,
+    - when the guild's fair share of the global start rate allows: of the tokens the global
+      bucket holds it gets ``tokens / n`` now, then one start every ``n / rate`` seconds,
     - when the guild's token bucket, drained by the starts before, holds a token again.
     ``starts_in`` is that time minus now. It is a forecast, not a promise: new guilds, finishes
     earlier or later than ``job_seconds``, and provider capacity all move it.
@@ -71,12 +73,14 @@ def forecast(
     competing: int,
     global_free: int,
     global_max_running: int,
+    starts: TokenBucket | None = None,
 ) -> Iterator[tuple[Ticket, Estimate]]:
     """A guild's queued jobs in expected start order with their estimates, lazily.
 
     ``users`` maps each user (in turn order) to their queued jobs, oldest first;
     ``running`` holds (user, started_at) for the guild's running jobs; ``competing``
-    is the number of guilds with queued jobs and ``global_free`` the free global slots.
+    is the number of guilds with queued jobs, ``global_free`` the free global slots and
+    ``starts`` the global start-rate bucket, if any.
     """
 
     def finish(started_at: float | None) -> float:
@@ -95,6 +99,10 @@ def forecast(
     competing = max(1, competing)
     free_share = max(0, global_free) / competing
     global_gap = duration * competing / global_max_running
+    if starts is not None:
+        start_share, start_gap = starts.available(now) / competing, competing / starts.rate
+    else:
+        start_share, start_gap = 0.0, 0.0
 
     tokens, tokens_at = bucket.available(now), now
     start = now
@@ -109,6 +117,7 @@ def forecast(
             guild_slots.earliest(position, now, duration),
             slots.earliest(nth, now, duration),
             now + max(0.0, position + 1 - free_share) * global_gap,
+            now + max(0.0, position + 1 - start_share) * start_gap,
         )
         held = min(bucket.capacity, tokens + (start - tokens_at) * bucket.rate)
         if held + EPSILON < 1:

@@ -11,8 +11,11 @@ Who starts next
     is at ``max_running`` or has no token; a user while at ``user_max_running`` or while their
     oldest job's ``not_before`` is in the future or the caller's ``can_start`` refuses it. Passed
     over is not dropped: it keeps its turn for the next call. Nothing starts while
-    ``global_max_running`` jobs run. A token is taken when a job starts, so a busy guild's jobs
-    wait in the queue instead of being refused; refusal (``check_admission``) is only for the
+    ``global_max_running`` jobs run, nor faster than ``starts_per_second`` overall (bursts of a
+    tenth of a second's worth): results then come back at a pace the bot can deliver, instead
+    of a burst of starts returning as a burst of finished images that wait in the bot. A token
+    is taken when a job starts, so a busy guild's jobs wait in the queue instead of being
+    refused; refusal (``check_admission``) is only for the
     queue caps ``max_queued`` and ``user_max_queued``.
 
 Estimates of position and start time are modelled in ``bot.pipeline.estimates``.
@@ -74,11 +77,17 @@ class Scheduler:
         global_max_running: int,
         *,
         job_seconds: float = DEFAULT_JOB_SECONDS,
+        starts_per_second: float | None = None,
     ) -> None:
         if global_max_running < 1:
             raise ValueError("global_max_running must be at least 1")
         self._limits = limits
         self.global_max_running = global_max_running
+        self._starts = (
+            TokenBucket(starts_per_second, max(1.0, starts_per_second / 10))
+            if starts_per_second
+            else None
+        )
         self.job_seconds = job_seconds
         self._guilds: dict[int, _Guild] = {}
         self._turns: OrderedDict[int, None] = OrderedDict()
@@ -153,6 +162,8 @@ class Scheduler:
         if ticket is None:
             return None
         self._guilds[ticket.guild_id].bucket.refund()
+        if self._starts is not None:
+            self._starts.refund()
         again = replace(ticket, not_before=not_before)
         self.push(again)
         return again
@@ -174,6 +185,8 @@ class Scheduler:
             self._prune(now)
         if len(self._running) >= self.global_max_running:
             return None
+        if self._starts is not None and not self._starts.has(now):
+            return None
         for guild_id in self._turns:
             guild = self._guilds[guild_id]
             if len(guild.running) >= guild.settings.max_running or not guild.bucket.has(now):
@@ -184,6 +197,8 @@ class Scheduler:
         else:
             return None
         guild.bucket.take(now)
+        if self._starts is not None:
+            self._starts.take(now)
         self._start(guild, ticket, now)
         if guild.queued:
             self._turns.move_to_end(guild_id)
@@ -196,11 +211,12 @@ class Scheduler:
         if len(self._running) >= self.global_max_running:
             return None
         soonest: float | None = None
+        global_wait = self._starts.seconds_until(now) if self._starts is not None else 0.0
         for guild_id in self._turns:
             guild = self._guilds[guild_id]
             if len(guild.running) >= guild.settings.max_running:
                 continue
-            token_wait = guild.bucket.seconds_until(now)
+            token_wait = max(guild.bucket.seconds_until(now), global_wait)
             cap = guild.settings.user_max_running
             for user_id, jobs in guild.users.items():
                 if guild.user_running.get(user_id, 0) >= cap:
@@ -317,6 +333,7 @@ class Scheduler:
             competing=len(self._turns),
             global_free=self.global_max_running - len(self._running),
             global_max_running=self.global_max_running,
+            starts=self._starts,
         )
 
     # -- counts ------------------------------------------------------------------------------

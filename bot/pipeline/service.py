@@ -89,7 +89,9 @@ class Pipeline:
         self.progress_interval = progress_interval
         self.guilds = GuildDirectory(db, operator, clock=clock, on_change=self._guild_changed)
         self.scheduler = Scheduler(
-            limits=self.guilds.cached_settings, global_max_running=operator.max_running_jobs
+            limits=self.guilds.cached_settings,
+            global_max_running=operator.max_running_jobs,
+            starts_per_second=operator.max_starts_per_second,
         )
         self.runner = JobRunner(
             db,

@@ -28,6 +28,7 @@ def operator(**changes: Any) -> Settings:
         "provider_prices": {},
         "provider_concurrency": {},
         "max_running_jobs": 8,
+        "max_starts_per_second": 1000.0,
         "daily_allowance": 60,
         "guild_jobs_per_minute": 600.0,
         "user_max_running": 3,

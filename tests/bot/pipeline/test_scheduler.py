@@ -106,6 +106,42 @@ def test_global_cap_limits_all_guilds_together() -> None:
     assert start_ids(sched, 1) == [3]
 
 
+def test_global_start_rate_spreads_a_burst_across_all_guilds() -> None:
+    sched = scheduler(starts_per_second=20)  # bursts of 2, then one start every 50 ms
+    push_all(sched, *(ticket(i, guild=i % 3, user=i) for i in range(6)))
+    assert start_ids(sched, 3) == [0, 1, None]
+    assert sched.wake_in(T0) == pytest.approx(0.05)
+    assert sched.next(T0 + 0.049) is None
+    assert start_ids(sched, 2, now=T0 + 0.05) == [2, None]
+    assert start_ids(sched, 3, now=T0 + 0.5) == [3, 4, None], "at most 2 saved while idle"
+    assert start_ids(sched, 1, now=T0 + 0.55) == [5]
+
+
+def test_global_start_rate_wait_is_the_later_of_it_and_the_guilds_bucket() -> None:
+    sched = scheduler({1: limits(jobs_per_minute=6, burst=1)}, starts_per_second=1)
+    push_all(sched, ticket(1), ticket(2), ticket(3, guild=2))
+    assert start_ids(sched, 2) == [1, None]
+    assert sched.wake_in(T0) == pytest.approx(1.0), "guild 2 waits for the global token only"
+    assert start_ids(sched, 2, now=T0 + 1) == [3, None]
+    assert sched.wake_in(T0 + 1) == pytest.approx(9.0), "guild 1 waits for its own token"
+
+
+def test_put_back_refunds_the_global_start_token_too() -> None:
+    sched = scheduler(starts_per_second=1)
+    sched.push(ticket(1))
+    assert start_ids(sched, 1) == [1]
+    sched.put_back(1, not_before=T0)
+    assert start_ids(sched, 1) == [1], "the refunded token lets it start again at once"
+
+
+def test_estimates_follow_the_global_start_rate() -> None:
+    sched = scheduler(starts_per_second=10)  # one token now, then one every 100 ms
+    push_all(sched, *(ticket(i, guild=1, user=i) for i in range(3)))
+    push_all(sched, *(ticket(10 + i, guild=2, user=i) for i in range(3)))
+    waits = [e.starts_in for e in sched.estimates(1, T0, 20).values()]
+    assert waits == pytest.approx([0.1, 0.3, 0.5]), "half a token now, then every 200 ms"
+
+
 def test_refused_by_can_start_is_skipped_not_lost() -> None:
     sched = scheduler()
     push_all(sched, ticket(1, guild=1), ticket(2, guild=1, user=2), ticket(3, guild=2))

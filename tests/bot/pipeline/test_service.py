@@ -278,6 +278,19 @@ async def test_queued_jobs_are_told_their_position(make_rig: RigFactory, http: H
     await rig.events.until_finished(3)
 
 
+async def test_the_operators_start_rate_paces_a_burst_and_the_estimate_says_so(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(max_starts_per_second=0.01)  # one start, then one every 100 s
+    first = await rig.pipeline.submit(rig.submission())
+    second = await rig.pipeline.submit(rig.submission(user=USER + 1))
+    await rig.events.until_finished(1)
+    assert rig.events.status(first.job.id) is S.DONE
+    assert second.estimate is not None
+    assert second.estimate.starts_in == pytest.approx(100, abs=1)
+    assert rig.pipeline.estimate(second.job.id) is not None, "still queued, not started"
+
+
 async def test_settings_changes_are_audited_and_apply_to_the_next_job(make_rig: RigFactory) -> None:
     rig = await make_rig()
     before, after = await rig.pipeline.guilds.change_settings(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from .models import (
     EPHEMERAL,
@@ -51,6 +53,37 @@ class DiscordError(Exception):
         return body
 
 
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_PARAM = re.compile(r';\s*([\w*]+)="?((?<=")[^"]*|[^";]*)"?')
+
+
+def _form_parts(ctype: str, raw: bytes) -> Iterator[tuple[str, str | None, str | None, bytes]]:
+    """(name, filename, content type, bytes) of each part of a multipart/form-data body.
+
+    Read at once rather than with aiohttp's streaming reader: a benchmark sends hundreds
+    of uploads, and the fake should cost little next to the bot it measures.
+    """
+    found = _BOUNDARY.search(ctype)
+    if found is None:
+        raise DiscordError(400, 50109, "The request body contains invalid JSON.",
+                           reason="multipart body without a boundary")  # fmt: skip
+    preamble, *chunks = (b"\r\n" + raw).split(b"\r\n--" + found.group(1).encode())
+    if preamble or not chunks or not chunks[-1].startswith(b"--"):
+        raise DiscordError(400, 50109, "The request body contains invalid JSON.",
+                           reason="multipart body not framed by its boundary")  # fmt: skip
+    for chunk in chunks[:-1]:
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        params = dict(_PARAM.findall(headers.get("content-disposition", "")))
+        filename = params.get("filename")
+        if "filename*" in params:
+            filename = unquote(params["filename*"].partition("''")[2]) or filename
+        yield params.get("name", ""), filename, headers.get("content-type"), data
+
+
 def invalid_form(errors: dict[str, Any], lines: list[str]) -> DiscordError:
     return DiscordError(400, 50035, "Invalid Form Body", errors=errors, reason="; ".join(lines))
 
@@ -81,35 +114,29 @@ async def read_body(request: web.Request) -> Body:
     uploads: dict[int, Upload] = {}
     payload: Any = None
     raw_json: bytes | None = None
-    size = 0
-    multipart = request.content_type.startswith("multipart/")
+    ctype = request.headers.get("Content-Type", "")
+    multipart = ctype.lower().startswith("multipart/")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        too_big = request.content_length or 0
+        raise DiscordError(
+            413, 40005, "Request entity too large", reason=f"{too_big} bytes in the request"
+        ) from exc
+    size = len(raw)
     if multipart:
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, BodyPartReader):
-                continue
-            data = bytes(await part.read(decode=False))
-            size += len(data)
-            match = _FILE_FIELD.match(part.name or "")
-            if part.name == "payload_json":
+        for name, filename, part_type, data in _form_parts(ctype, raw):
+            match = _FILE_FIELD.match(name)
+            if name == "payload_json":
                 raw_json = data
-            elif match or part.filename:
+            elif match or filename:
                 index = int(match.group(1)) if match else len(uploads)
-                ctype = part.headers.get("Content-Type")
-                uploads[index] = Upload(index, part.filename or f"file{index}", data, ctype)
+                uploads[index] = Upload(index, filename or f"file{index}", data, part_type)
     else:
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            too_big = request.content_length or 0
-            raise DiscordError(
-                413, 40005, "Request entity too large", reason=f"{too_big} bytes of JSON"
-            ) from exc
-        size = len(raw)
-        if raw and request.content_type != "application/json":
+        if raw and ctype.partition(";")[0].strip().lower() != "application/json":
             raise DiscordError(
                 400, 50109, "The request body contains invalid JSON.",
-                reason=f"Content-Type {request.content_type!r} is neither JSON nor multipart",
+                reason=f"Content-Type {ctype!r} is neither JSON nor multipart",
             )  # fmt: skip
         raw_json = raw or None
     if max(size, request.content_length or 0) > MAX_REQUEST:

@@ -63,7 +63,7 @@ class FakeDiscord:
         self._messages: list[FakeMessage] = []
         self._by_id: dict[int, FakeMessage] = {}
         self._changed = asyncio.Event()
-        self._watchers: dict[asyncio.Future[FakeMessage], Callable[[FakeMessage], bool]] = {}
+        self._watchers: dict[int | None, dict[asyncio.Future[FakeMessage], Callable]] = {}
         self._runner: web.AppRunner | None = None
         self.url = self.api_base = ""
         self.gateway = yarl.URL("ws://127.0.0.1/gateway")
@@ -245,30 +245,41 @@ class FakeDiscord:
         return [m for m in self._messages if m.channel_id == channel_id]
 
     async def wait_for(
-        self, predicate: Callable[[FakeMessage], bool], timeout: float = 10
+        self,
+        predicate: Callable[[FakeMessage], bool],
+        timeout: float = 10,
+        *,
+        message_id: int | None = None,
     ) -> FakeMessage:
-        """The first message (in creation order) that matches now or after a create or edit.
+        """The first message (in creation order) that matches now or after a create or edit;
+        only the message ``message_id`` if given.
 
         A waiter is checked against each message as it changes, not against every message
         on every change: a benchmark waiting on hundreds of results stays cheap.
         """
-        found = next((m for m in self._messages if predicate(m)), None)
+        if message_id is not None:
+            known = self._by_id.get(message_id)
+            found = known if known is not None and predicate(known) else None
+        else:
+            found = next((m for m in self._messages if predicate(m)), None)
         if found is not None:
             return found
         future: asyncio.Future[FakeMessage] = asyncio.get_running_loop().create_future()
-        self._watchers[future] = predicate
+        watchers = self._watchers.setdefault(message_id, {})
+        watchers[future] = predicate
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimeoutError(f"fake Discord: no matching message within {timeout} s") from None
         finally:
-            del self._watchers[future]
+            del watchers[future]
 
     def _changed_message(self, msg: FakeMessage) -> None:
         self.bump()
-        for future, predicate in self._watchers.items():
-            if not future.done() and predicate(msg):
-                future.set_result(msg)
+        for key in (None, msg.id):
+            for future, predicate in self._watchers.get(key, {}).items():
+                if not future.done() and predicate(msg):
+                    future.set_result(msg)
 
     async def add_message(self, msg: FakeMessage) -> None:
         self._messages.append(msg)
@@ -289,12 +300,12 @@ class FakeDiscord:
     async def _broadcast(self, event: str, msg: FakeMessage, data: dict | None = None) -> None:
         if msg.ephemeral:
             return  # ephemeral messages never reach the gateway
-        if data is None:
+        listening = [s for s in self.sessions if s.live and s.intents & INTENT_GUILD_MESSAGES]
+        if listening and data is None:
             data = {**message_json(self, msg), "guild_id": str(msg.guild_id)}
-        for session in self.sessions:
-            if session.live and session.intents & INTENT_GUILD_MESSAGES:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await session.dispatch(event, data)
+        for session in listening:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await session.dispatch(event, data)
 
     # -- interactions ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ which the benchmark compares with the moment the client had its result.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import itertools
 import json
@@ -365,8 +366,12 @@ class FakeProviderServer:
         return next(self._seeds)
 
 
+@functools.lru_cache(maxsize=64)
 def render(width: int, height: int, fmt: str, *, noise: bool = False) -> bytes:
-    """A real image file of this size and format (noise makes it incompressible)."""
+    """A real image file of this size and format (noise makes it incompressible).
+
+    Deterministic, so each shape is encoded once: a burst of tasks costs no encoding.
+    """
     if noise:
         image = Image.frombytes("RGB", (width, height), _noise(width * height * 3))
     else:
