@@ -15,8 +15,8 @@ Who starts next
     tenth of a second's worth): results then come back at a pace the bot can deliver, instead
     of a burst of starts returning as a burst of finished images that wait in the bot. A token
     is taken when a job starts, so a busy guild's jobs wait in the queue instead of being
-    refused; refusal (``check_admission``) is only for the
-    queue caps ``max_queued`` and ``user_max_queued``.
+    refused; refusal (``check_admission``) is only for the queue caps ``max_queued`` and
+    ``user_max_queued``.
 
 Estimates of position and start time are modelled in ``bot.pipeline.estimates``.
 """

@@ -64,13 +64,13 @@ def _form_parts(ctype: str, raw: bytes) -> Iterator[tuple[str, str | None, str |
     of uploads, and the fake should cost little next to the bot it measures.
     """
     found = _BOUNDARY.search(ctype)
-    if found is None:
-        raise DiscordError(400, 50109, "The request body contains invalid JSON.",
-                           reason="multipart body without a boundary")  # fmt: skip
-    preamble, *chunks = (b"\r\n" + raw).split(b"\r\n--" + found.group(1).encode())
+    boundary = b"\r\n--" + found.group(1).encode() if found else None
+    preamble, *chunks = (b"\r\n" + raw).split(boundary) if boundary else (b"?",)
     if preamble or not chunks or not chunks[-1].startswith(b"--"):
-        raise DiscordError(400, 50109, "The request body contains invalid JSON.",
-                           reason="multipart body not framed by its boundary")  # fmt: skip
+        raise DiscordError(
+            400, 50109, "The request body contains invalid JSON.",
+            reason="multipart body not framed by the boundary its Content-Type names",
+        )  # fmt: skip
     for chunk in chunks[:-1]:
         head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
         headers = {}

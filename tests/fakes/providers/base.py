@@ -366,16 +366,21 @@ class FakeProviderServer:
         return next(self._seeds)
 
 
-@functools.lru_cache(maxsize=64)
 def render(width: int, height: int, fmt: str, *, noise: bool = False) -> bytes:
-    """A real image file of this size and format (noise makes it incompressible).
+    """A real image file of this size and format (noise makes it incompressible)."""
+    if not noise:
+        return _plain(width, height, fmt)
+    image = Image.frombytes("RGB", (width, height), _noise(width * height * 3))
+    return _encoded(image, fmt)
 
-    Deterministic, so each shape is encoded once: a burst of tasks costs no encoding.
-    """
-    if noise:
-        image = Image.frombytes("RGB", (width, height), _noise(width * height * 3))
-    else:
-        image = Image.new("RGB", (width, height), (40, 90, 160))
+
+@functools.lru_cache(maxsize=16)
+def _plain(width: int, height: int, fmt: str) -> bytes:
+    """Plain images are small and always the same: a burst of tasks encodes each shape once."""
+    return _encoded(Image.new("RGB", (width, height), (40, 90, 160)), fmt)
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
     image.save(out, format={"jpg": "JPEG"}.get(fmt, fmt.upper()))
     return out.getvalue()
