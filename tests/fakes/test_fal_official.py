@@ -140,9 +140,14 @@ async def test_errors_as_fals_client_reads_them(
 async def test_status_stream_sends_each_state_and_closes_after_completed(
     fake: FakeFal, client: fal_client.AsyncClient
 ) -> None:
-    """fal-js ``streamStatus`` reads this stream; the Python client only polls, so read it raw."""
-    fake.latency, fake.keepalive = 0.3, 0.05
+    """fal-js ``streamStatus`` reads this stream; the Python client only polls, so read it raw.
+
+    The task never moves on by itself: each state change is made only after the stream
+    has shown the previous one, so a slow machine cannot skip a state.
+    """
+    fake.latency, fake.keepalive = 600.0, 0.05
     handle = await client.submit(APP, arguments=ARGS)
+    task = fake.tasks[handle.request_id]
     lines: list[str] = []
     async with (
         httpx.AsyncClient() as plain,
@@ -154,8 +159,12 @@ async def test_status_stream_sends_each_state_and_closes_after_completed(
         assert resp.headers["content-type"].startswith("text/event-stream")
         async for line in resp.aiter_lines():
             lines.append(line)
+            if line.startswith("data:") and json.loads(line[5:])["status"] == "IN_QUEUE":
+                task.created -= fake.latency / 2  # past the queueing part, still running
+            elif line.startswith(":") and any("IN_PROGRESS" in seen for seen in lines):
+                fake.finish_all()  # a keep-alive was seen while running: now complete it
     events = [json.loads(line[5:]) for line in lines if line.startswith("data:")]
     assert [e["status"] for e in events] == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
     assert events[-1]["metrics"]["inference_time"] > 0
-    assert fake.tasks[handle.request_id].completed_at is not None
+    assert task.completed_at is not None
     assert any(line.startswith(":") for line in lines), "keep-alive comments while waiting"
