@@ -9,6 +9,7 @@ hold an API key: adapters build them from redacted response bodies.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class ImagineError(Exception):
@@ -58,23 +59,47 @@ class InvalidRequest(ImagineError):
         return f"That request was refused: {self.detail}."
 
 
-class NoProviderAvailable(ImagineError):
-    """No configured provider can take this request now (capabilities or health)."""
+# The longest wait for a busy provider (a rate limit's Retry-After, a paused breaker) that is
+# worth waiting out: the CLI waits and the bot re-queues the job; beyond it the job is refused.
+WORTH_WAITING = 60.0
 
-    def __init__(self, reasons: dict[str, str], *, retry_after: float | None = None) -> None:
+
+class NoProviderAvailable(ImagineError):
+    """No configured provider can take this request now (capabilities or health).
+
+    ``errors`` holds what each provider tried just now answered, so the message can name a
+    refused key or an empty balance instead of calling every provider busy.
+    """
+
+    def __init__(
+        self,
+        reasons: dict[str, str],
+        *,
+        retry_after: float | None = None,
+        errors: dict[str, ImagineError] | None = None,
+    ) -> None:
         detail = "; ".join(f"{name}: {why}" for name, why in reasons.items()) or "none configured"
         super().__init__(detail)
         self.reasons = dict(reasons)
         self.retry_after = retry_after
+        self.errors = dict(errors or {})
+
+    @property
+    def worth_waiting(self) -> bool:
+        """True when trying again after ``retry_after`` (at most a minute) should succeed."""
+        return self.retry_after is not None and self.retry_after <= WORTH_WAITING
 
     @property
     def user_message(self) -> str:
         if not self.reasons:
             return "No image provider is configured."
+        errors = list(self.errors.values())
+        if errors and all(isinstance(e, BadCredentials | OutOfCredit) for e in errors):
+            return errors[0].user_message
         if self.retry_after is not None:
             return (
-                "Every image provider is busy or down right now; "
-                f"try again in about {max(1, round(self.retry_after))} s."
+                "Every image provider that can make this is busy or paused right now; "
+                f"try again {_wait_words(self.retry_after)}."
             )
         why = "; ".join(f"{name}: {reason}" for name, reason in self.reasons.items())
         return f"No provider can make this image: {why}."
@@ -200,6 +225,34 @@ class Transient(ProviderError):
     @property
     def user_message(self) -> str:
         return "The image provider had a problem; please try again."
+
+
+class SubmitUnknown(Transient):
+    """A submit's answer was lost (timeout, dropped connection, gateway error, unreadable body):
+    the provider may have the task and bill it, so the job goes nowhere else.
+
+    ``tasks`` is how many provider tasks are in doubt (``indices``: which of the plan, when
+    known; the others were refused). The job ends refunded; the provider task log keeps the
+    doubt, so the operator can check it against the provider's invoice.
+    """
+
+    failover = False
+    retryable = False
+
+    def __init__(
+        self, detail: str = "", *, tasks: int = 1, indices: tuple[int, ...] = (), **kw: Any
+    ) -> None:
+        kw.setdefault("accepted", None)
+        super().__init__(detail, **kw)
+        self.tasks = tasks
+        self.indices = indices
+
+    @property
+    def user_message(self) -> str:
+        return (
+            "The image provider did not confirm whether it took this job, so the bot stopped "
+            "rather than risk paying for it twice. Nothing was charged; please try again."
+        )
 
 
 class TaskFailed(ProviderError):

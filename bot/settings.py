@@ -8,6 +8,7 @@ one line naming the variable.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     provider_order: Annotated[tuple[str, ...], NoDecode] = PROVIDER_NAMES
     provider_prices: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     provider_concurrency: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    provider_costs: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
     price_per_image: int = Field(default=6, ge=0, le=100_000)
 
     database_path: Path = Path("data/imagine-bot.sqlite3")
@@ -96,7 +98,7 @@ class Settings(BaseSettings):
             value = [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("provider_prices", "provider_concurrency", mode="before")
+    @field_validator("provider_prices", "provider_concurrency", "provider_costs", mode="before")
     @classmethod
     def _split_mapping(cls, value: Any) -> Any:
         if not isinstance(value, str):
@@ -109,9 +111,9 @@ class Settings(BaseSettings):
             mapping[name.strip().lower()] = number.strip()
         return mapping
 
-    @field_validator("provider_prices", "provider_concurrency")
+    @field_validator("provider_prices", "provider_concurrency", "provider_costs")
     @classmethod
-    def _mapping_names(cls, value: dict[str, int]) -> dict[str, int]:
+    def _mapping_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         unknown = [name for name in value if name not in PROVIDER_NAMES]
         if unknown:
             raise ValueError(

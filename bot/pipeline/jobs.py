@@ -18,12 +18,16 @@ from bot.providers.handles import JobHandle
 S = JobStatus
 
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
-    S.QUEUED: frozenset({S.SUBMITTING, S.CANCELLED, S.FAILED}),
-    # Back to QUEUED when every provider is busy; the job waits for its retry time.
-    S.SUBMITTING: frozenset({S.SUBMITTED, S.QUEUED, S.FAILED, S.MODERATED, S.CANCELLED}),
-    # SUBMITTED again when a provider reported a failed task and another took the job;
+    # QUEUED again: a job no provider could take yet waits for its retry time.
+    S.QUEUED: frozenset({S.QUEUED, S.SUBMITTING, S.CANCELLED, S.FAILED}),
+    # SUBMITTING is "an intent is stored, the answer is not": again when a provider refused
+    # and the next one is tried; back to QUEUED when every provider is busy.
+    S.SUBMITTING: frozenset(
+        {S.SUBMITTING, S.SUBMITTED, S.QUEUED, S.FAILED, S.MODERATED, S.CANCELLED}
+    ),
+    # SUBMITTING when the provider reported a failed task and another is tried (a new intent);
     # QUEUED when it failed and every other provider is busy.
-    S.SUBMITTED: frozenset({S.SUBMITTED, S.QUEUED, S.FETCHED, S.FAILED, S.MODERATED, S.CANCELLED}),
+    S.SUBMITTED: frozenset({S.SUBMITTING, S.QUEUED, S.FETCHED, S.FAILED, S.MODERATED, S.CANCELLED}),
     S.FETCHED: frozenset({S.DONE, S.FAILED}),
     S.DONE: frozenset(),
     S.FAILED: frozenset(),

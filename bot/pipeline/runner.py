@@ -3,13 +3,16 @@
 Every step is one transaction that moves the job's status (compare-and-set), so a
 crash between steps leaves a record a restart can finish, and the money moves in
 the same transaction as the end state: settled with DONE, released with FAILED,
-MODERATED or CANCELLED, never twice.
+MODERATED or CANCELLED, never twice. Each submit is preceded by a durable intent
+(see ``bot.pipeline.journal``); a job a restart finds mid-submit is settled at the
+provider it was sent to, and never sent anywhere else while that is in doubt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,11 +27,13 @@ from bot.errors import (
 from bot.models import GeneratedImage, GenerationResult, GuildSettings, JobStatus
 from bot.pipeline.events import PipelineEvents, notify
 from bot.pipeline.jobs import Job, ResultSummary
+from bot.pipeline.journal import JobGone, Journal, job_end
 from bot.providers.base import describe
+from bot.providers.capabilities import Capabilities
 from bot.providers.handles import JobHandle
 from bot.providers.router import Router
 from bot.safety import DeliveryPlan, plan_delivery
-from bot.storage import jobs, ledger
+from bot.storage import jobs, ledger, tasks
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -37,13 +42,10 @@ S = JobStatus
 DELIVERY_ATTEMPTS = 5
 UNEXPECTED = "Something went wrong on our side; the job was stopped and nothing was charged."
 RESTARTED_WHILE_SENDING = (
-    "The bot restarted while sending this job to the image provider and cannot tell whether "
-    "it arrived, so it was stopped. Nothing was charged; please try again."
+    "The bot restarted while sending this job to the image provider and could not confirm "
+    "whether it arrived, so it was stopped rather than risk paying twice. Nothing was "
+    "charged; please try again."
 )
-
-
-class JobGone(Exception):
-    """The job was ended elsewhere (cancelled) while this runner was working on it."""
 
 
 @dataclass
@@ -65,6 +67,7 @@ class JobRunner:
         *,
         settings_of: Callable[[int], Awaitable[GuildSettings]],
         price_of: Callable[[GuildSettings, str], int],
+        micros_per_image: Callable[[str], int] = lambda provider: 0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -73,53 +76,66 @@ class JobRunner:
         self.events = events
         self.settings_of = settings_of
         self.price_of = price_of
+        self.micros_per_image = micros_per_image
         self.clock = clock
         self.sleep = sleep
 
-    async def start(self, job_id: int) -> Requeue | None:
-        """Take a queued job out of the queue and run it."""
-        at = self.clock()
-        job = await self.db.write(lambda c: jobs.start(c, job_id, at=at))
-        if job is None:
-            return None  # cancelled between the scheduler's choice and now
-        await notify(self.events.started, job)
-        return await self.run(job)
+    def capabilities(self, provider: str) -> Capabilities | None:
+        """What a configured provider can do and bills (None once it is no longer configured)."""
+        found = self.router.providers.get(provider)
+        return found.capabilities if found is not None else None
 
     async def run(self, job: Job) -> Requeue | None:
-        """Carry a started job to an end state, or return Requeue when every provider is busy."""
+        """Carry a job to an end state, or return Requeue when every provider is busy.
+
+        A queued job is submitted; a submitted one resumed; one caught mid-submit by a
+        restart is first settled at the provider it was sent to; fetched images are posted.
+        """
+        journal = Journal(self, job)
         try:
-            if job.status in (S.SUBMITTING, S.SUBMITTED):
-                outcome = await self._generate(job)
-                if not isinstance(outcome, tuple):
-                    return outcome
-                await self._store_while_posting(*outcome)
-            else:
+            if job.status is S.FETCHED:
                 images = await self.db.read(lambda c: jobs.load_images(c, job.id))
                 await self._settle(job, await self._post(job, images))
+                return None
+            handle = job.handle if job.status is S.SUBMITTED else None
+            if job.status is S.SUBMITTING:
+                handle = await self._recover(journal)
+                if not isinstance(handle, JobHandle):
+                    return handle
+            outcome = await self._generate(journal, handle)
+            if not isinstance(outcome, tuple):
+                return outcome
+            await self._store_while_posting(*outcome)
         except JobGone:
             log.info("job %d was ended elsewhere while running", job.id)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("job %d failed unexpectedly", job.id)
-            await self.end(job, S.FAILED, UNEXPECTED)
+            await self.end(journal.job, S.FAILED, UNEXPECTED, journal=journal)
         return None
 
-    async def abandon_unknown_submit(self, job: Job) -> None:
-        """A restart found the job mid-submit: whether the provider has it is unknowable."""
-        await self.end(job, S.FAILED, RESTARTED_WHILE_SENDING)
+    async def end(
+        self, job: Job, status: JobStatus, error: str | None, *, journal: Journal | None = None
+    ) -> Job | None:
+        """End the job and give its hold back, in one transaction; None if it had ended already.
 
-    async def end(self, job: Job, status: JobStatus, error: str | None) -> Job | None:
-        """End the job and give its hold back, in one transaction; None if it had ended already."""
+        Its provider tasks still open end with it, so the task log says why their images
+        never came (and the journal's waiting notes land in the same transaction).
+        """
         at = self.clock()
-
         fields: dict[str, Any] = {"error": error, "finished_at": at, "charged": 0}
+        pending = journal.take() if journal is not None else []
+        task_state, billed = job_end(status, job.status, self.capabilities(job.provider or ""))
 
-        def change(conn: Any) -> bool:
+        def change(conn: sqlite3.Connection) -> bool:
+            for note in pending:
+                note(conn)
             ended = jobs.transition(conn, job.id, status, at=at, **fields)
             if ended:
                 ledger.release(conn, job_id=job.id, at=at)
                 jobs.delete_images(conn, job.id)
+                tasks.end_job(conn, job.id, state=task_state, billed=billed, reason=error, at=at)
             return ended
 
         if not await self.db.write(change):
@@ -128,49 +144,67 @@ class JobRunner:
         await notify(self.events.finished, ended)
         return ended
 
-    async def _generate(self, job: Job) -> tuple[Job, GenerationResult] | Requeue | None:
-        current = job
+    async def _recover(self, journal: Journal) -> JobHandle | Requeue | None:
+        """A restart found the job mid-submit: settle it at that provider, never elsewhere.
 
-        async def submitted(handle: JobHandle) -> None:
-            nonlocal current
-            settings = await self.settings_of(job.guild_id)
-            moved = await self._move(
-                current,
-                S.SUBMITTED,
-                provider=handle.provider,
-                unit_price=self.price_of(settings, handle.provider),
-                handle=handle,
-            )
-            if moved is None:
-                await self.router.cancel(handle)
-                raise JobGone
-            current = moved
-
+        Found: the job goes on from its handle. Proven absent: it goes back to the queue.
+        Unknown: it ends refunded, and the task log keeps the doubt.
+        """
+        job = journal.job
+        intent = await self.db.read(lambda c: tasks.open_intent(c, job.id))
+        if intent is None:
+            await self.end(job, S.FAILED, RESTARTED_WHILE_SENDING, journal=journal)
+            return None
         try:
-            result = await self.router.generate(
-                job.request,
-                on_submitted=submitted,
-                handle=job.handle if job.status is S.SUBMITTED else None,
-            )
+            handle = await self.router.recover(job.request, intent)
+        except ImagineError as exc:
+            journal.ended(intent.token, exc)
+            if getattr(exc, "accepted", None) is False:
+                log.info(
+                    "job %d was not at %s after a restart; queued again", job.id, intent.provider
+                )
+                return await self._requeue(journal, 0.0)
+            log.warning("job %d: %s", job.id, describe(exc))
+            await self.end(job, S.FAILED, RESTARTED_WHILE_SENDING, journal=journal)
+            return None
+        log.info("job %d found at %s after a restart", job.id, intent.provider)
+        await journal.submitted(handle)
+        return handle
+
+    async def _generate(
+        self, journal: Journal, handle: JobHandle | None
+    ) -> tuple[Job, GenerationResult] | Requeue | None:
+        try:
+            result = await self.router.generate(journal.job.request, journal=journal, handle=handle)
         except NoProviderAvailable as exc:
-            if exc.retry_after is None:
-                await self.end(current, S.FAILED, exc.user_message)
-                return None
-            return await self._requeue(current, exc.retry_after)
+            if exc.worth_waiting:
+                return await self._requeue(journal, exc.retry_after or 0.0)
+            await self.end(journal.job, S.FAILED, exc.user_message, journal=journal)
+            return None
         except ContentModerated as exc:
-            log.info("job %d moderated: %s", job.id, describe(exc))
-            await self.end(current, S.MODERATED, exc.user_message)
+            log.info("job %d moderated: %s", journal.job.id, describe(exc))
+            await self.end(journal.job, S.MODERATED, exc.user_message, journal=journal)
             return None
         except ImagineError as exc:
-            log.warning("job %d failed: %s", job.id, describe(exc))
-            await self.end(current, S.FAILED, exc.user_message)
+            log.warning("job %d failed: %s", journal.job.id, describe(exc))
+            await self.end(journal.job, S.FAILED, exc.user_message, journal=journal)
             return None
-        return current, result
+        return journal.job, result
 
-    async def _requeue(self, job: Job, retry_after: float) -> Requeue | None:
-        not_before = self.clock() + retry_after
-        moved = await self._move(job, S.QUEUED, not_before=not_before, handle=None, provider=None)
-        return Requeue(moved, not_before) if moved is not None else None
+    async def _requeue(self, journal: Journal, retry_after: float) -> Requeue | None:
+        job, at = journal.job, self.clock()
+        not_before = at + retry_after
+        fields: dict[str, Any] = {"not_before": not_before, "handle": None, "provider": None}
+        pending = journal.take()
+
+        def change(conn: sqlite3.Connection) -> bool:
+            for note in pending:
+                note(conn)
+            return jobs.transition(conn, job.id, S.QUEUED, at=at, **fields)
+
+        if not await self.db.write(change):
+            return None
+        return Requeue(job.moved(S.QUEUED, at, **fields), not_before)
 
     async def _store_while_posting(self, job: Job, result: GenerationResult) -> None:
         """Keep the images (so a restart can still deliver them) while already posting them.
@@ -191,7 +225,7 @@ class JobRunner:
         at = self.clock()
         fetched = job.moved(S.FETCHED, at, result=summary)
 
-        def change(conn: Any) -> bool:
+        def change(conn: sqlite3.Connection) -> bool:
             moved = jobs.transition(conn, job.id, S.FETCHED, at=at, result=summary)
             if moved:
                 jobs.save_images(conn, job.id, result.images)
@@ -240,7 +274,7 @@ class JobRunner:
         provider = job.provider or (job.result.provider if job.result else None)
         at = self.clock()
 
-        def change(conn: Any) -> bool:
+        def change(conn: sqlite3.Connection) -> bool:
             done = jobs.transition(conn, job.id, S.DONE, at=at, charged=charge, finished_at=at)
             if done:
                 ledger.settle(
@@ -252,15 +286,10 @@ class JobRunner:
                     at=at,
                 )
                 jobs.delete_images(conn, job.id)
+                tasks.end_job(conn, job.id, state="delivered", billed=True, reason=None, at=at)
             return done
 
         if await self.db.write(change):
             await notify(
                 self.events.finished, job.moved(S.DONE, at, charged=charge, finished_at=at)
             )
-
-    async def _move(self, job: Job, to: JobStatus, **fields: Any) -> Job | None:
-        at = self.clock()
-        if not await self.db.write(lambda c: jobs.transition(c, job.id, to, at=at, **fields)):
-            return None
-        return job.moved(to, at, **fields)

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from bot.errors import (
@@ -99,8 +100,10 @@ class Pipeline:
             self.events,
             settings_of=self.guilds.settings,
             price_of=self.guilds.price_of,
+            micros_per_image=self.micros_per_image,
             clock=clock,
         )
+        self._jobs: dict[int, Job] = {}  # queued jobs, so a start needs no read
         self._admitting: Counter[tuple[int, int | None]] = Counter()
         self._demand: dict[int, dict[str, int]] = {}
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -120,9 +123,12 @@ class Pipeline:
         for job in unfinished:
             await self.guilds.state(job.guild_id)
             if job.status is S.QUEUED:
+                refused = self.router.refusals(job.request)
+                if len(refused) == len(self.router.providers):
+                    # Admitted under another configuration: it could never start now.
+                    await self.runner.end(job, S.FAILED, NoProviderAvailable(refused).user_message)
+                    continue
                 self._enqueue(job)
-            elif job.status is S.SUBMITTING:
-                await self.runner.abandon_unknown_submit(job)
             else:
                 ticket = self._ticket(job)
                 self.scheduler.mark_running(ticket)
@@ -323,7 +329,7 @@ class Pipeline:
             now = self.monotonic()
             while (ticket := self.scheduler.next(now, self._can_start)) is not None:
                 self._dirty.add(ticket.guild_id)
-                self._launch(ticket, self.runner.start(ticket.job_id))
+                self._launch(ticket, self._start(ticket.job_id))
             timeout = self.scheduler.wake_in(now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -356,6 +362,20 @@ class Pipeline:
 
     # --- helpers ----------------------------------------------------------------------
 
+    async def _start(self, job_id: int) -> Requeue | None:
+        job = self._jobs.pop(job_id, None) or await self.job(job_id)
+        if job is None or job.status is not S.QUEUED:
+            return None  # cancelled between the scheduler's choice and now
+        return await self.runner.run(job)
+
+    def micros_per_image(self, provider: str) -> int:
+        """What one image costs the operator at ``provider``, in millionths of a US dollar."""
+        usd = self.operator.provider_costs.get(provider)
+        if usd is None:
+            found = self.router.providers.get(provider)
+            usd = found.capabilities.usd_per_image if found is not None else Decimal(0)
+        return int(usd * 1_000_000)
+
     def _launch(self, ticket: Ticket, work: Any) -> None:
         task = asyncio.create_task(work, name=f"job-{ticket.job_id}")
         self._running[ticket.job_id] = task
@@ -367,6 +387,7 @@ class Pipeline:
         outcome = None if task.cancelled() or task.exception() else task.result()
         if isinstance(outcome, Requeue) and not self._stopping:
             wait = max(0.0, outcome.not_before - self.clock())
+            self._jobs[ticket.job_id] = outcome.job
             self.scheduler.put_back(ticket.job_id, self.monotonic() + wait)
         else:
             self.scheduler.finished(ticket.job_id)
@@ -384,6 +405,7 @@ class Pipeline:
                 for name in self.router.providers
                 if name not in refused
             }
+        self._jobs[job.id] = job
         self.scheduler.push(self._ticket(job))
         self._dirty.add(job.guild_id)
         self._wake.set()
@@ -399,6 +421,7 @@ class Pipeline:
         )
 
     def _forget(self, job_id: int, guild_id: int) -> None:
+        self._jobs.pop(job_id, None)
         self._demand.pop(job_id, None)
         self._shown.pop(job_id, None)
         self._dirty.add(guild_id)

@@ -50,6 +50,7 @@ CAPABILITIES = Capabilities(
     raw=False,
     seed_range=(1, MAX_SEED),
     max_prompt_chars=4000,
+    price_published=False,
 )
 
 # Our request's names for the provider's fields, where they differ.

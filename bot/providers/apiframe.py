@@ -44,6 +44,9 @@ CAPABILITIES = Capabilities(
     reference_url=True,
     safety_tolerance=None,
     cancel=False,
+    idempotent_submit=True,
+    free_outcomes=frozenset({"failed", "moderated"}),
+    price_published=False,
 )
 
 
@@ -66,6 +69,14 @@ def build_body(request: GenerationRequest, plan: Plan, index: int) -> dict[str, 
         params["image_prompt"] = ref.url
         params["image_prompt_strength"] = request.reference_strength
     return {"prompt": request.prompt, "model": MODEL, "fluxParams": params}
+
+
+def idempotency_key(plan: Plan, index: int) -> str:
+    """One key per task of an attempt: every repeat of that submit (a retry, a lookup after a
+    lost answer, a restart) names the same task, so Apiframe makes and bills it once."""
+    if not plan.token:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"imagine-bot:{plan.token}:{index}"))
 
 
 def parse_submit(body: Any) -> str:
@@ -202,7 +213,7 @@ class ApiframeProvider(Provider):
             "POST",
             self.config.base_url + SUBMIT_PATH,
             json=body,
-            headers={"Idempotency-Key": str(uuid.uuid4())},
+            headers={"Idempotency-Key": idempotency_key(plan, index)},
             submit=True,
             idempotent=True,
         )

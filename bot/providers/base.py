@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -21,9 +22,11 @@ from pydantic import SecretStr
 from bot.errors import (
     BadCredentials,
     ContentModerated,
+    ImagineError,
     OutOfCredit,
     ProviderError,
     ProviderRejected,
+    SubmitUnknown,
     TaskFailed,
     Transient,
 )
@@ -36,7 +39,7 @@ from bot.models import (
     Timings,
 )
 from bot.providers.capabilities import Capabilities, Plan, make_plan
-from bot.providers.handles import ImageRef, JobHandle, Pending, TaskOutcome, TaskRef
+from bot.providers.handles import ImageRef, Intent, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.providers.http import (
     HttpClient,
     Response,
@@ -123,55 +126,158 @@ class Provider(ABC):
 
     # the common flow
 
-    def plan(self, request: GenerationRequest) -> Plan:
+    def plan(self, request: GenerationRequest, token: str = "") -> Plan:
         """How this provider will serve ``request`` (call only when ``refusals`` is empty)."""
-        return make_plan(self.name, self.capabilities, request)
+        return make_plan(self.name, self.capabilities, request, token)
+
+    def proves_not_created(self, response: Response) -> bool:
+        """Whether this non-2xx answer to a submit proves the provider made no task.
+
+        Anything it does not prove (a 5xx, a gateway page) leaves the outcome unknown: the
+        task may exist and be billed. Adapters narrow or widen the rule from their own docs.
+        """
+        return refused_before_work(response)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Submit and wait: the whole job in one call (the CLI and tests use it)."""
         return await self.wait(await self.submit(request))
 
-    async def submit(self, request: GenerationRequest) -> JobHandle:
-        """Start every task of the plan; keep whatever the provider accepted."""
-        plan = self.plan(request)
+    async def submit(self, request: GenerationRequest, token: str = "") -> JobHandle:
+        """Start every task of the plan; keep whatever the provider accepted.
+
+        A task whose answer was lost is looked for again where the provider allows it
+        (``find_tasks``). What stays in doubt is listed in ``JobHandle.unknown``; when no task
+        is known to exist and some are in doubt, ``SubmitUnknown`` says so, so the caller
+        never sends the same image elsewhere.
+        """
+        plan = self.plan(request, token or new_token())
         started, t0 = self.clock(), time.monotonic()
         count = len(plan.images_per_task)
-        limit = self.capabilities.max_concurrent_tasks
-        if limit is None or count <= limit:
-            results = await _settle_all([self.submit_task(request, plan, i) for i in range(count)])
-        else:
-            # One job never has more tasks in flight than the provider allows an account.
-            slots = asyncio.Semaphore(limit)
-
-            async def one(index: int) -> TaskRef:
-                async with slots:
-                    return await self.submit_task(request, plan, index)
-
-            results = await _settle_all([one(i) for i in range(count)])
-        tasks = [r for r in results if isinstance(r, TaskRef)]
-        errors = [r for r in results if isinstance(r, BaseException)]
-        for err in errors:
-            if not isinstance(err, Exception):
-                raise err
+        results = await _settle_all([self.submit_task(request, plan, i) for i in range(count)])
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+        tasks: dict[int, TaskRef] = {}
+        refused: dict[int, Exception] = {}  # the provider proved it made no task
+        ended: dict[int, Exception] = {}  # made, then ended without an image (moderated)
+        unknown: dict[int, Exception] = {}  # the answer was lost: a task may exist
+        for index, result in enumerate(results):
+            if isinstance(result, TaskRef):
+                tasks[index] = result.model_copy(update={"index": index})
+            elif isinstance(result, ProviderError) and result.accepted is not None:
+                (ended if result.accepted else refused)[index] = result
+            else:
+                assert isinstance(result, Exception)
+                unknown[index] = result
+        if unknown and self.capabilities.settles_unknown:
+            found = await self._find(request, plan, sorted(unknown), started)
+            for index, ref in found.items():
+                error = unknown.pop(index)
+                if ref is None:
+                    refused[index] = error
+                else:
+                    tasks[index] = ref.model_copy(update={"index": index})
         notes = list(plan.notes)
-        if errors and not tasks:
-            raise errors[0]
-        if errors:
+        if not tasks:
+            if unknown:
+                first = next(iter(unknown.values()))
+                raise SubmitUnknown(
+                    f"{len(unknown)} of {count} tasks may exist: {describe(first)}",
+                    provider=self.name,
+                    tasks=len(unknown),
+                    indices=tuple(sorted(unknown)),
+                    status=getattr(first, "status", None),
+                ) from first
+            raise _most_telling([*ended.values(), *refused.values()])
+        if refused or ended or unknown:
+            first = next(iter({**ended, **refused, **unknown}.values()))
             log.warning(
-                "%s accepted %d of %d tasks: %s",
+                "%s accepted %d of %d tasks (%d in doubt): %s",
                 self.name,
                 len(tasks),
-                len(results),
-                describe(errors[0]),
+                count,
+                len(unknown),
+                describe(first),
             )
-            notes.append(f"{len(errors)} of {len(results)} tasks could not be started")
+            if refused or ended:
+                notes.append(f"{len(refused) + len(ended)} of {count} tasks could not be started")
+            if unknown:
+                notes.append(f"{len(unknown)} of {count} tasks went unanswered")
         return JobHandle(
             provider=self.name,
-            tasks=tuple(tasks),
+            tasks=tuple(tasks[i] for i in sorted(tasks)),
             submitted_at=started,
             submit_seconds=time.monotonic() - t0,
             notes=tuple(notes),
+            token=plan.token,
+            unknown=tuple(sorted(unknown)),
+            ended=tuple(sorted(ended)),
         )
+
+    async def find_tasks(
+        self, request: GenerationRequest, plan: Plan, indices: Sequence[int], since: float
+    ) -> dict[int, TaskRef | None]:
+        """Settle tasks of ``plan`` whose submit answer was lost: each index found (its
+        TaskRef), proven absent (None), or left out when it cannot be told.
+
+        The default serves providers that de-duplicate a repeated submit: the same token
+        gives the same idempotency keys, so asking again returns the task already made.
+        """
+        if not self.capabilities.idempotent_submit:
+            return {}
+        results = await _settle_all([self.submit_task(request, plan, i) for i in indices])
+        found: dict[int, TaskRef | None] = {}
+        for index, result in zip(indices, results, strict=True):
+            if isinstance(result, TaskRef):
+                found[index] = result
+            elif isinstance(result, ProviderError) and result.accepted is False:
+                found[index] = None
+            elif not isinstance(result, Exception):
+                raise result
+        return found
+
+    async def recover(self, request: GenerationRequest, intent: Intent) -> JobHandle:
+        """After a restart, settle a submit that was under way: the tasks found make the
+        handle; ``SubmitUnknown`` when some cannot be told; ``TaskFailed`` (accepted False)
+        when the provider proves it has none, so the job may be sent again."""
+        plan = self.plan(request, intent.token)
+        indices = list(range(len(plan.images_per_task)))
+        found = await self._find(request, plan, indices, intent.at)
+        tasks = [ref.model_copy(update={"index": i}) for i, ref in found.items() if ref]
+        doubt = [i for i in indices if i not in found]
+        if not tasks:
+            if doubt:
+                raise SubmitUnknown(
+                    f"{len(doubt)} task(s) sent before a restart cannot be found or ruled out",
+                    provider=self.name,
+                    tasks=len(doubt),
+                    indices=tuple(doubt),
+                )
+            raise TaskFailed(
+                "none of the tasks sent before a restart reached the provider",
+                provider=self.name,
+                accepted=False,
+            )
+        return JobHandle(
+            provider=self.name,
+            tasks=tuple(sorted(tasks, key=lambda t: t.index)),
+            submitted_at=intent.at,
+            notes=plan.notes,
+            token=intent.token,
+            unknown=tuple(doubt),
+        )
+
+    async def _find(
+        self, request: GenerationRequest, plan: Plan, indices: Sequence[int], since: float
+    ) -> dict[int, TaskRef | None]:
+        """``find_tasks``, with a failed lookup counting as 'cannot tell'."""
+        if not indices or not self.capabilities.settles_unknown:
+            return {}
+        try:
+            return await self.find_tasks(request, plan, indices, since)
+        except ImagineError as exc:
+            log.warning("%s: could not look up unanswered tasks: %s", self.name, describe(exc))
+            return {}
 
     async def wait(self, handle: JobHandle) -> GenerationResult:
         """Wait for every task, download every image at once, and assemble the result."""
@@ -256,7 +362,10 @@ class Provider(ABC):
                 headers={**self.auth_headers(), **(headers or {})},
             )
             if not resp.ok:
-                raise self.redact(self.classify(resp, submit=submit))
+                error = self.classify(resp, submit=submit)
+                if submit and error.accepted is not True:
+                    error.accepted = False if self.proves_not_created(resp) else None
+                raise self.redact(error)
             return resp
 
         if submit and not idempotent:
@@ -375,6 +484,21 @@ def _most_telling(errors: list[BaseException]) -> Exception:
 def describe(error: BaseException) -> str:
     """A log line for any error, detailed for ours."""
     return getattr(error, "log_message", None) or f"{type(error).__name__}: {error}"
+
+
+def new_token() -> str:
+    """A fresh name for one submit attempt (see ``Intent``)."""
+    return uuid.uuid4().hex
+
+
+# Answers to a submit that prove no task was made, for every provider: the request was
+# refused before any work (bad input, key, balance, rate or concurrency limit, wrong path).
+NOT_CREATED = frozenset({400, 401, 402, 403, 404, 405, 413, 415, 422, 429})
+
+
+def refused_before_work(response: Response) -> bool:
+    """The common rule: a 4xx refusal proves no task; a 5xx or anything else proves nothing."""
+    return response.status in NOT_CREATED
 
 
 def generic_error(response: Response, provider: str, *, submit: bool) -> ProviderError:

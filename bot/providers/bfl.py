@@ -34,6 +34,7 @@ CAPABILITIES = Capabilities(
     reference_url=True,
     safety_tolerance=(0, 6),
     max_concurrent_tasks=24,
+    free_outcomes=frozenset({"moderated"}),
 )
 
 

@@ -7,7 +7,9 @@ provider's range), so nothing is changed silently.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
 
 from bot.models import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, OutputFormat
 
@@ -28,6 +30,24 @@ class Capabilities:
     resumable: bool = True
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_concurrent_tasks: int | None = None
+    # How a submit whose answer was lost can be settled: by finding the task again from the
+    # attempt's token (a list call), or by repeating the submit, which the provider de-duplicates.
+    lookup: bool = False
+    idempotent_submit: bool = False
+    # Task outcomes the provider does not bill ("moderated", "failed"), per its own terms.
+    free_outcomes: frozenset[str] = frozenset()
+    # The provider's list price per image in US dollars, and whether it is published.
+    usd_per_image: Decimal = Decimal("0.06")
+    price_published: bool = True
+
+    def bills(self, outcome: str) -> bool:
+        """Whether the provider charges for a task that ended this way ("failed", ...)."""
+        return outcome not in self.free_outcomes
+
+    @property
+    def settles_unknown(self) -> bool:
+        """Whether a lost submit answer can be settled instead of written off."""
+        return self.lookup or self.idempotent_submit
 
     def refusals(self, request: GenerationRequest) -> list[str]:
         """Why this provider cannot serve ``request`` exactly (empty when it can)."""
@@ -73,17 +93,33 @@ class Plan:
     seeds: tuple[int | None, ...]
     safety_tolerance: int | None
     notes: tuple[str, ...] = ()
+    token: str = ""
 
 
-def make_plan(name: str, caps: Capabilities, request: GenerationRequest) -> Plan:
-    """Split the request into tasks and clamp the tolerance, saying openly what changed."""
+def derived_seed(token: str, index: int, seed_range: tuple[int, int]) -> int:
+    """A seed fixed by the attempt's token: the task can be recognised in a provider's list."""
+    lo, hi = seed_range
+    digest = hashlib.sha256(f"{token}:{index}".encode()).digest()
+    return lo + int.from_bytes(digest[:8], "big") % (hi - lo + 1)
+
+
+def make_plan(name: str, caps: Capabilities, request: GenerationRequest, token: str = "") -> Plan:
+    """Split the request into tasks and clamp the tolerance, saying openly what changed.
+
+    Where the provider can look a task up (``caps.lookup``) and the member gave no seed, each
+    task gets a seed derived from ``token``, so a task whose answer was lost can be found.
+    """
     notes: list[str] = []
     per = caps.max_images_per_task
     sizes = [per] * (request.count // per) + ([request.count % per] if request.count % per else [])
     if len(sizes) > 1:
         notes.append(f"{request.count} images made as {len(sizes)} separate {name} tasks")
-    if request.seed is None:
-        seeds: list[int | None] = [None] * len(sizes)
+    if request.seed is None and caps.lookup and token:
+        seeds: list[int | None] = [
+            derived_seed(token, i, caps.seed_range) for i in range(len(sizes))
+        ]
+    elif request.seed is None:
+        seeds = [None] * len(sizes)
     else:
         lo, hi = caps.seed_range
         seeds = [lo + (request.seed - lo + i) % (hi - lo + 1) for i in range(len(sizes))]
@@ -101,4 +137,4 @@ def make_plan(name: str, caps: Capabilities, request: GenerationRequest) -> Plan
                 f"safety tolerance {request.safety_tolerance} sent as {tolerance} "
                 f"({name} accepts {lo}–{hi})"
             )
-    return Plan(name, tuple(sizes), tuple(seeds), tolerance, tuple(notes))
+    return Plan(name, tuple(sizes), tuple(seeds), tolerance, tuple(notes), token)

@@ -18,6 +18,10 @@ class ProviderSlots:
         self._limits = dict(limits)
         self._used: Counter[str] = Counter()
 
+    def limit(self, provider: str) -> int | None:
+        """The most tasks the provider may run at once, or None when it has no limit."""
+        return self._limits.get(provider)
+
     def free(self, provider: str) -> int | None:
         """Tasks the provider can still take now, or None when it has no limit."""
         limit = self._limits.get(provider)

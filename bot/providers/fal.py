@@ -212,8 +212,6 @@ def classify(response: Response, *, submit: bool) -> ProviderError:
         )
     elif status in RETRYABLE:
         error = transient_for_status(response, "fal", accepted=None if submit else True)
-        if submit and _never_reached_fal(response):
-            error.accepted = False
     elif status >= 500:
         error = Transient(
             f"HTTP {status}: {words or text}",
@@ -226,14 +224,6 @@ def classify(response: Response, *, submit: bool) -> ProviderError:
         error = generic_error(response, "fal", submit=submit)
     header = {k.lower(): v for k, v in response.headers.items()}.get("x-fal-retryable")
     return _override_retryable(error, header)
-
-
-def _never_reached_fal(response: Response) -> bool:
-    """Answers fal's own client resubmits: 408/409/429, and ingress errors fal never saw."""
-    if response.status in (408, 409, 429):
-        return True
-    headers = {k.lower() for k in response.headers}
-    return "x-fal-request-id" not in headers and "nginx" in response.text().lower()
 
 
 def _override_retryable(error: ProviderError, header: str | None) -> ProviderError:

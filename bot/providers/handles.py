@@ -1,7 +1,8 @@
 """A submitted job as the provider knows it: task ids, URLs, and outcomes.
 
 ``JobHandle`` is small and JSON-serialisable, so a restarted bot can pick up jobs it
-had submitted; ``TaskOutcome``/``Pending`` are what adapters read from answers.
+had submitted; ``Intent`` is the durable note written before a submit leaves;
+``TaskOutcome``/``Pending`` are what adapters read from answers.
 """
 
 from __future__ import annotations
@@ -48,10 +49,31 @@ class TaskRef(BaseModel):
     count: int = 1
     urls: dict[str, str] = {}
     outcome: TaskOutcome | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the bot is about to ask a provider for, stored before the request leaves.
+
+    ``token`` names this attempt: Apiframe's Idempotency-Key and Replicate's derived seeds
+    come from it, so after a lost answer or a restart the same tasks can be found again.
+    ``images`` holds the images each planned task makes, in plan order.
+    """
+
+    provider: str
+    token: str
+    images: tuple[int, ...]
+    at: float
 
 
 class JobHandle(BaseModel):
-    """All a restarted bot needs to pick up a submitted job; stored as JSON."""
+    """All a restarted bot needs to pick up a submitted job; stored as JSON.
+
+    ``tasks`` are the tasks the provider has; ``unknown`` lists the plan indices whose submit
+    answer was lost (they may exist and be billed); ``ended`` those made and already ended
+    without an image. Indices in none of them were refused: the provider has no such task.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -60,6 +82,9 @@ class JobHandle(BaseModel):
     submitted_at: float
     submit_seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    token: str = ""
+    unknown: tuple[int, ...] = ()
+    ended: tuple[int, ...] = ()
 
     @property
     def job_id(self) -> str:

@@ -22,6 +22,7 @@ from bot.errors import (
     ProviderError,
     ProviderMisconfigured,
     RateLimited,
+    SubmitUnknown,
 )
 
 
@@ -35,6 +36,8 @@ class BreakerState(StrEnum):
 
 def counts_against_health(error: BaseException) -> bool:
     """True for failures that are the provider's (or its account's), not the request's."""
+    if isinstance(error, SubmitUnknown):
+        return True  # a lost answer is the provider's fault even though it stops failover
     return isinstance(error, ProviderError) and getattr(error, "failover", False)
 
 

@@ -25,7 +25,7 @@ from bot.errors import (
     TaskFailed,
 )
 from bot.models import ASPECT_RATIOS, GenerationRequest, OutputFormat
-from bot.providers.base import Provider, ProviderConfig, generic_error
+from bot.providers.base import Provider, ProviderConfig, generic_error, refused_before_work
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import HttpClient, Response
@@ -117,6 +117,17 @@ def error_fields(response: Response) -> tuple[str, str, str, str | None]:
     )
 
 
+def proves_not_created(response: Response) -> bool:
+    """A 4xx refusal, or the gateway's own 502 saying every upstream failed (no image made);
+    a proxy's 502 page, a 504 or a timeout prove nothing."""
+    if refused_before_work(response):
+        return True
+    if response.status != 502:
+        return False
+    message, kind, _, _ = error_fields(response)
+    return kind == "upstream_error" and "exhausted" in message.lower()
+
+
 def classify(response: Response, *, submit: bool, model: str = DEFAULT_MODEL) -> ProviderError:
     """The gateway's errors: 401 key, 402/insufficient_quota credit, 400 refusals, 404 model."""
     status = response.status
@@ -166,6 +177,9 @@ class OpenAICompatProvider(Provider):
 
     def classify(self, response: Response, *, submit: bool) -> ProviderError:
         return classify(response, submit=submit, model=self.model)
+
+    def proves_not_created(self, response: Response) -> bool:
+        return proves_not_created(response)
 
     async def submit_task(self, request: GenerationRequest, plan: Plan, index: int) -> TaskRef:
         body = build_body(request, plan, index, self.model)

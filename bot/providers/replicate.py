@@ -12,6 +12,8 @@ the format "jpg", and the aspect ratio is always sent (Replicate defaults to 1:1
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import (
@@ -42,7 +44,12 @@ CAPABILITIES = Capabilities(
     reference_url=True,
     safety_tolerance=(1, 6),
     cancel=True,
+    lookup=True,
 )
+# A lost create is looked for in the prediction list, newest first, back to a little before
+# the attempt (clocks differ), over at most this many pages.
+LOOKUP_SKEW = 30.0
+LOOKUP_PAGES = 5
 
 # Replicate's input names where they differ from ours, for ProviderRejected.field.
 OUR_FIELD = {"image_prompt": "reference", "image_prompt_strength": "reference_strength"}
@@ -119,6 +126,37 @@ def parse_prediction(body: Any, *, provider: str = "replicate") -> Pending | Tas
     if status == "canceled":
         raise TaskFailed("prediction was canceled", provider=provider)
     raise ValueError(f"unknown status {status!r}")
+
+
+def parse_page(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """The predictions of one list page and the next page's URL (None on the last)."""
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        raise ValueError("prediction list has no results")
+    following = body.get("next")
+    return (
+        [item for item in body["results"] if isinstance(item, dict)],
+        following if isinstance(following, str) and following.startswith("http") else None,
+    )
+
+
+def created_at(prediction: dict[str, Any]) -> float | None:
+    """A prediction's ``created_at`` as a unix time; None when it is missing or unreadable."""
+    text = prediction.get("created_at")
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def matches(prediction: dict[str, Any], model: str, expected: dict[str, Any]) -> bool:
+    """Whether a listed prediction is the task made from ``expected`` (its prompt and seed)."""
+    given = prediction.get("input")
+    if not isinstance(given, dict) or prediction.get("model", model) != model:
+        return False
+    return all(given.get(key) == value for key, value in expected.items())
 
 
 def _output_urls(output: Any) -> list[str]:
@@ -265,3 +303,39 @@ class ReplicateProvider(Provider):
 
     async def check_credentials(self) -> None:
         await self.send("GET", f"{self.config.base_url}/v1/account")
+
+    async def find_tasks(
+        self, request: GenerationRequest, plan: Plan, indices: Sequence[int], since: float
+    ) -> dict[int, TaskRef | None]:
+        """Find lost creates in the prediction list by prompt and seed (the plan fixes a seed
+        for every task). Absent once the list reaches back past the attempt without them."""
+        model = self.config.model or MODEL
+        wanted = {
+            i: {"prompt": request.prompt, "seed": plan.seeds[i]}
+            for i in indices
+            if plan.seeds[i] is not None
+        }
+        found: dict[int, TaskRef | None] = {}
+        url: str | None = f"{self.config.base_url}/v1/predictions"
+        for _ in range(LOOKUP_PAGES):
+            if url is None or not wanted:
+                break
+            resp = await self.send("GET", url)
+            items, url = self.parsed(resp, parse_page, what="prediction list", accepted=None)
+            reached_back = False
+            for item in items:
+                when = created_at(item)
+                if when is not None and when < since - LOOKUP_SKEW:
+                    reached_back = True
+                    continue
+                for index, expected in list(wanted.items()):
+                    if matches(item, model, expected):
+                        pid, urls = parse_created(item, self.config.base_url)
+                        found[index] = TaskRef(id=pid, seed=plan.seeds[index], urls=urls)
+                        del wanted[index]
+                        break
+            if reached_back:
+                url = None
+        if url is None:
+            found.update(dict.fromkeys(wanted))  # the whole window was read: they do not exist
+        return found

@@ -1,29 +1,52 @@
 """Choosing a provider for each request and failing over between them.
 
 Order: the operator's configured order, minus providers that cannot serve the
-request exactly and those whose breaker is open. A submit fails over on
-errors that another provider may not have (transient faults, rate limits,
-refused credentials, empty balance), never on moderation or invalid input.
-Once a provider has accepted a job the router waits for it; it moves on only
-when the provider says the task failed, and never submits to it again.
+request exactly and those whose breaker is open. A submit moves on to the next
+provider only when the first PROVED it made no task (a refusal: rate limit,
+refused key, empty balance, a 4xx) or reported the task failed. A lost answer
+(timeout, dropped connection, gateway error, unreadable body) proves nothing:
+the task may exist and be billed, so the image goes nowhere else
+(``SubmitUnknown``). Moderation and invalid input never move on.
+
+A ``SubmitJournal`` makes this survive a crash: every submit is preceded by a
+durable ``Intent`` (provider, token), and every handle is stored when it comes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from bot.errors import ImagineError, NoProviderAvailable, RateLimited, TaskFailed
+from bot.errors import ImagineError, NoProviderAvailable, RateLimited, SubmitUnknown, TaskFailed
 from bot.models import GenerationRequest, GenerationResult
-from bot.providers.base import Provider, describe
+from bot.providers.base import Provider, describe, new_token
 from bot.providers.capacity import ProviderSlots
-from bot.providers.handles import JobHandle
+from bot.providers.handles import Intent, JobHandle
 from bot.providers.health import CircuitBreaker, ProviderHealth, counts_against_health
 
 log = logging.getLogger(__name__)
+BUSY = "busy: every task slot is in use"
 
-OnSubmitted = Callable[[JobHandle], Awaitable[None]]
+
+class SubmitJournal(Protocol):
+    """Where the router writes down what it asks of providers (the pipeline: the database)."""
+
+    async def intent(self, intent: Intent) -> None:
+        """Make the intent durable; it must land before the submit leaves."""
+
+    async def submitted(self, handle: JobHandle) -> None:
+        """Make the provider's answer durable (the handle to resume from)."""
+
+    def ended(self, token: str, error: ImagineError) -> None:
+        """The attempt ``token`` is over without images: refused, in doubt, or failed."""
+
+
+def may_move_on(error: ImagineError) -> bool:
+    """Whether the image may go to another provider after ``error`` at this one: only when
+    this one proved it has no task (a refusal) or that its task failed, never when unknown."""
+    return error.failover and getattr(error, "accepted", None) is not None
 
 
 class Router:
@@ -53,6 +76,15 @@ class Router:
         reasons: dict[str, str] = {}
         for name, provider in self._pool(only).items():
             why = provider.capabilities.refusals(request)
+            limit = self.slots.limit(name)
+            if not why and limit is not None:
+                tasks = self.tasks_for(request, name)
+                if tasks > limit:
+                    most = limit * provider.capabilities.max_images_per_task
+                    why.append(
+                        f"{request.count} images take {tasks} tasks at once and {name} runs "
+                        f"at most {limit} (ask for {most} or fewer)"
+                    )
             if why:
                 reasons[name] = "; ".join(why)
         return reasons
@@ -75,9 +107,11 @@ class Router:
         *,
         exclude: Sequence[str] = (),
         only: str | None = None,
+        journal: SubmitJournal | None = None,
     ) -> JobHandle:
-        """Submit to the first provider that takes the job; fail over where it is safe."""
+        """Submit to the first provider that takes the job; move on only where it is safe."""
         reasons = self.refusals(request, only=only)
+        errors: dict[str, ImagineError] = {}
         last: ImagineError | None = None
         for name, provider in self._pool(only).items():
             if name in reasons:
@@ -85,34 +119,44 @@ class Router:
             if name in exclude:
                 reasons[name] = "already tried for this job"
                 continue
-            tasks = self.tasks_for(request, name)
+            plan = provider.plan(request)
+            tasks = len(plan.images_per_task)
             if not self.slots.fits(name, tasks):
-                reasons[name] = "busy: every task slot is in use"
+                reasons[name] = BUSY
                 continue
             breaker = self.health[name].breaker
             if not breaker.allow():
                 reasons[name] = f"paused after failures (retry in {breaker.retry_in():.0f} s)"
                 continue
             self.slots.claim(name, tasks)
+            intent = Intent(name, new_token(), plan.images_per_task, provider.clock())
             try:
-                handle = await provider.submit(request)
+                if journal is not None:
+                    await journal.intent(intent)
+                handle = await provider.submit(request, intent.token)
             except BaseException as exc:
                 self.slots.release(name, tasks)
                 if not isinstance(exc, ImagineError):
+                    breaker.release_trial()
                     raise
                 self._failed(name, exc)
-                if not exc.failover:
+                if journal is not None:
+                    journal.ended(intent.token, exc)
+                if not may_move_on(exc):
                     raise
                 log.warning(
                     "submit to %s failed, trying the next provider: %s", name, describe(exc)
                 )
                 reasons[name] = exc.user_message
-                last = exc
+                errors[name] = last = exc
                 continue
             if len(handle.tasks) < tasks:
                 self.slots.release(name, tasks - len(handle.tasks))
             return handle
-        raise NoProviderAvailable(reasons, retry_after=self._retry_after(last)) from last
+        retry_after = self._retry_after(last)
+        if BUSY in reasons.values():
+            retry_after = 0.0  # a slot frees when a running job ends: wait in the queue
+        raise NoProviderAvailable(reasons, retry_after=retry_after, errors=errors) from last
 
     async def wait(self, handle: JobHandle) -> GenerationResult:
         """Wait for a submitted job at the provider that has it, and record how it went."""
@@ -137,7 +181,7 @@ class Router:
         self,
         request: GenerationRequest,
         *,
-        on_submitted: OnSubmitted | None = None,
+        journal: SubmitJournal | None = None,
         only: str | None = None,
         handle: JobHandle | None = None,
     ) -> GenerationResult:
@@ -151,10 +195,10 @@ class Router:
             self.slots.claim(handle.provider, len(handle.tasks))
         while True:
             if handle is None:
-                handle = await self.submit(request, exclude=tried, only=only)
-                if on_submitted is not None:
+                handle = await self.submit(request, exclude=tried, only=only, journal=journal)
+                if journal is not None:
                     try:
-                        await on_submitted(handle)
+                        await journal.submitted(handle)
                     except BaseException:
                         self.slots.release(handle.provider, len(handle.tasks))
                         raise
@@ -162,6 +206,8 @@ class Router:
                 return await self.wait(handle)
             except TaskFailed as exc:
                 tried.append(handle.provider)
+                if journal is not None:
+                    journal.ended(handle.token, exc)
                 log.warning(
                     "%s failed the task, trying another provider: %s",
                     handle.provider,
@@ -176,6 +222,23 @@ class Router:
     async def resume(self, handle: JobHandle, request: GenerationRequest) -> GenerationResult:
         """Finish a job submitted before a restart (moving on if its provider failed it)."""
         return await self.generate(request, handle=handle)
+
+    async def recover(self, request: GenerationRequest, intent: Intent) -> JobHandle:
+        """Settle a submit that a restart interrupted, at the provider it was sent to only.
+
+        Returns the handle of the tasks found; raises ``SubmitUnknown`` when they can be
+        neither found nor ruled out, and ``TaskFailed`` (accepted False) when the provider
+        proves it has none (the job may then be sent again).
+        """
+        provider = self.providers.get(intent.provider)
+        if provider is None:
+            raise SubmitUnknown(
+                f"{intent.provider} is no longer configured, so a submit interrupted by a "
+                "restart cannot be checked",
+                provider=intent.provider,
+                tasks=len(intent.images),
+            )
+        return await provider.recover(request, intent)
 
     async def cancel(self, handle: JobHandle) -> bool:
         """Ask the provider to stop the job; False where it cannot or did not confirm."""

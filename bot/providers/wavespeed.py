@@ -55,6 +55,7 @@ CAPABILITIES = Capabilities(
     seed_range=(0, MAX_SEED),
     cancel=False,
     max_concurrent_tasks=2,
+    price_published=False,
 )
 
 

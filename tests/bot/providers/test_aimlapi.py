@@ -15,6 +15,7 @@ from bot.errors import (
     OutOfCredit,
     ProviderRejected,
     RateLimited,
+    SubmitUnknown,
     TaskFailed,
     Transient,
 )
@@ -329,9 +330,10 @@ async def test_moderation_is_reported_and_not_charged(
 
 async def test_failure_is_transient_and_not_resubmitted(fake: FakeAiml, http: HttpClient) -> None:
     fake.script("failed")
-    with pytest.raises(Transient) as caught:
+    with pytest.raises(SubmitUnknown) as caught:
         await make_provider(aimlapi.AimlProvider, fake, http).submit(request())
     assert caught.value.accepted is None and caught.value.status == 500
+    assert not caught.value.failover, "the image may exist: it must not go to another provider"
     assert posts(fake) == 1
 
 
@@ -432,10 +434,10 @@ async def test_ambiguous_failures_are_transient_and_never_resubmitted(
         fake.garble_next("generate")
     else:
         fake.fail_next("generate", 201, {"unexpected": True})
-    with pytest.raises(Transient) as caught:
+    with pytest.raises(SubmitUnknown) as caught:
         await make_provider(aimlapi.AimlProvider, fake, http).submit(request())
     assert caught.value.accepted is None
-    assert caught.value.failover
+    assert not caught.value.failover
     assert posts(fake) == 1
 
 

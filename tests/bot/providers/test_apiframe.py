@@ -14,6 +14,7 @@ from bot.errors import (
     OutOfCredit,
     ProviderRejected,
     RateLimited,
+    SubmitUnknown,
     TaskFailed,
     Transient,
 )
@@ -396,10 +397,13 @@ async def test_lost_submit_answer_is_retried_into_the_same_job(
 async def test_submit_failing_every_time_gives_up_without_a_job(
     fake: FakeApiframe, http: HttpClient, sleeps: RecordingSleep
 ) -> None:
-    fake.fail_next("submit", 503, error_body("UNAVAILABLE", "down"), times=5)
-    with pytest.raises(Transient):
+    fake.fail_next("submit", 503, error_body("UNAVAILABLE", "down"), times=10)
+    with pytest.raises(SubmitUnknown):
         await make_provider(ApiframeProvider, fake, http, sleep=sleeps).submit(request())
-    assert fake.count("api", "POST") == 3 and not fake.tasks
+    posted = posts(fake)
+    assert len(posted) == 6, "three tries, then three more to settle the doubt"
+    assert len({r.headers["Idempotency-Key"] for r in posted}) == 1, "always the same task"
+    assert not fake.tasks
 
 
 async def test_each_task_has_its_own_key(fake: FakeApiframe, http: HttpClient) -> None:
@@ -410,11 +414,14 @@ async def test_each_task_has_its_own_key(fake: FakeApiframe, http: HttpClient) -
     assert [image.seed for image in result.images] == [10, 11, 12]
 
 
-async def test_malformed_submit_answer_is_transient(fake: FakeApiframe, http: HttpClient) -> None:
+async def test_an_unreadable_submit_answer_is_settled_with_the_same_key(
+    fake: FakeApiframe, http: HttpClient
+) -> None:
     fake.garble_next("submit")
-    with pytest.raises(Transient) as caught:
-        await make_provider(ApiframeProvider, fake, http).submit(request())
-    assert caught.value.accepted is None
+    handle = await make_provider(ApiframeProvider, fake, http).submit(request())
+    assert [t.id for t in handle.tasks] == list(fake.tasks) and not handle.unknown
+    keys = {r.headers["Idempotency-Key"] for r in posts(fake)}
+    assert len(posts(fake)) == 2 and len(keys) == 1
 
 
 async def test_malformed_dropped_and_failing_polls_are_retried(

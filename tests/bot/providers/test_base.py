@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from bot.errors import BadCredentials, Transient
+from bot.errors import BadCredentials, SubmitUnknown, Transient
 from bot.models import MAX_SEED
 from bot.providers.capabilities import Capabilities, make_plan
 from bot.providers.http import HttpClient, Response
@@ -63,50 +61,38 @@ def test_refusals_say_what_the_provider_offers() -> None:
     ]
 
 
-async def test_a_job_never_has_more_tasks_in_flight_than_the_provider_allows(
-    http: HttpClient,
-) -> None:
-    provider = ScriptedProvider(
-        "narrow", http, capabilities=limited(max_images_per_task=1, max_concurrent_tasks=2)
-    )
-    in_flight = peak = 0
-    release = asyncio.Event()
-    original = provider.submit_task
-
-    async def tracked(*args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await release.wait()
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            in_flight -= 1
-
-    provider.submit_task = tracked  # type: ignore[method-assign]
-    job = asyncio.create_task(provider.submit(request(count=4)))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert in_flight == 2
-    release.set()
-    handle = await job
-    assert len(handle.tasks) == 4
-    assert peak == 2
-
-
 async def test_partial_submit_keeps_what_was_accepted(http: HttpClient) -> None:
     provider = ScriptedProvider("p", http, capabilities=ONE_AT_A_TIME)
-    provider.submit_script.extend([None, Transient("503")])
+    provider.submit_script.extend([None, Transient("connection refused", accepted=False)])
     result = await provider.generate(request(count=2))
     assert len(result.images) == 1
     assert any("1 of 2 tasks could not be started" in note for note in result.notes)
 
 
+async def test_a_task_whose_answer_was_lost_is_kept_in_doubt(http: HttpClient) -> None:
+    provider = ScriptedProvider("p", http, capabilities=ONE_AT_A_TIME)
+    provider.submit_script.extend([None, Transient("503")])
+    handle = await provider.submit(request(count=2))
+    assert [t.index for t in handle.tasks] == [0] and handle.unknown == (1,)
+    assert any("1 of 2 tasks went unanswered" in note for note in handle.notes)
+
+
+async def test_nothing_known_to_exist_is_an_unknown_submit(http: HttpClient) -> None:
+    provider = ScriptedProvider("p", http, capabilities=ONE_AT_A_TIME)
+    provider.submit_script.extend([Transient("503"), Transient("refused", accepted=False)])
+    with pytest.raises(SubmitUnknown) as caught:
+        await provider.submit(request(count=2))
+    assert caught.value.indices == (0,) and not caught.value.failover
+
+
 async def test_nothing_accepted_raises_the_error(http: HttpClient) -> None:
     provider = ScriptedProvider("p", http, capabilities=ONE_AT_A_TIME)
-    provider.submit_script.extend([Transient("503"), Transient("503")])
-    with pytest.raises(Transient):
+    provider.submit_script.extend(
+        [Transient("refused", accepted=False), Transient("refused", accepted=False)]
+    )
+    with pytest.raises(Transient) as caught:
         await provider.submit(request(count=2))
+    assert caught.value.accepted is False and caught.value.failover
 
 
 def test_the_api_key_is_redacted_from_whatever_the_provider_echoes(http: HttpClient) -> None:

@@ -154,20 +154,6 @@ def _answer(status: int, body: object, headers: dict[str, str] | None = None) ->
 def test_error_readings(status: int, body: object, kind: type) -> None:
     error = fal.classify(_answer(status, body), submit=True)
     assert isinstance(error, kind)
-    if status <= 429:
-        assert error.accepted is False
-    if status > 429:
-        assert error.accepted is None, "a 5xx from fal may hide an accepted job"
-
-
-def test_only_answers_fal_never_took_allow_a_second_submit() -> None:
-    ingress = fal.classify(_answer(502, "<html>502 Bad Gateway nginx</html>"), submit=True)
-    assert ingress.accepted is False
-    from_fal = fal.classify(
-        _answer(503, {"detail": "busy"}, {"x-fal-request-id": "R"}), submit=True
-    )
-    assert from_fal.accepted is None
-    assert fal.classify(_answer(503, {"detail": "busy"}), submit=False).accepted is True
 
 
 def test_validation_error_names_our_field() -> None:

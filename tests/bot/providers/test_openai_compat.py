@@ -17,6 +17,7 @@ from bot.errors import (
     ProviderMisconfigured,
     ProviderRejected,
     RateLimited,
+    SubmitUnknown,
     TaskFailed,
     Transient,
 )
@@ -287,14 +288,22 @@ async def test_moderated_is_not_charged(fake: FakeOpenAICompat, http: HttpClient
     assert fake.balance == 10 and fake.count("api", "POST") == 1
 
 
-async def test_all_providers_exhausted_is_transient(
+async def test_all_providers_exhausted_proves_no_image_was_made(
     fake: FakeOpenAICompat, http: HttpClient
 ) -> None:
-    fake.script("failed")
+    fake.script("failed", "failed", "failed")
     with pytest.raises(Transient) as caught:
         await provider_for(fake, http).generate(request())
     assert caught.value.status == 502 and caught.value.failover
-    assert fake.count("api", "POST") == 1, "a 502 after the call was taken is not resubmitted"
+    assert caught.value.accepted is False, "the gateway's own answer: no upstream made it"
+    assert fake.count("api", "POST") == 3, "so asking again is safe"
+
+
+async def test_a_proxys_502_page_is_not_proof(fake: FakeOpenAICompat, http: HttpClient) -> None:
+    fake.fail_next("submit", 502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+    with pytest.raises(SubmitUnknown):
+        await provider_for(fake, http).generate(request())
+    assert fake.count("api", "POST") == 1
 
 
 async def test_bad_key(fake: FakeOpenAICompat, http: HttpClient) -> None:

@@ -9,13 +9,16 @@ import pytest
 from bot.errors import (
     BadCredentials,
     ContentModerated,
+    ImagineError,
     NoProviderAvailable,
     OutOfCredit,
     ProviderRejected,
     RateLimited,
+    SubmitUnknown,
     TaskFailed,
     Transient,
 )
+from bot.providers.handles import Intent, JobHandle
 from bot.providers.http import HttpClient
 from bot.providers.router import Router
 from tests.bot.providers.conftest import request
@@ -26,6 +29,25 @@ from tests.fakes.providers.scripted import ScriptedProvider, limited
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+class RecordingJournal:
+    """A journal that remembers the order of what the router wrote down."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, ...]] = []
+        self._tokens: dict[str, str] = {}
+
+    async def intent(self, intent: Intent) -> None:
+        self._tokens[intent.token] = intent.provider
+        self.notes.append(("intent", intent.provider))
+
+    async def submitted(self, handle: JobHandle) -> None:
+        assert self._tokens[handle.token] == handle.provider, "the handle names its intent"
+        self.notes.append(("submitted", handle.provider))
+
+    def ended(self, token: str, error: ImagineError) -> None:
+        self.notes.append(("ended", self._tokens[token], type(error).__name__))
 
 
 def trio(http: HttpClient) -> tuple[ScriptedProvider, ScriptedProvider, ScriptedProvider]:
@@ -43,7 +65,7 @@ async def test_uses_the_configured_order(http: HttpClient) -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        Transient("503", accepted=None),
+        Transient("connection refused", accepted=False),
         RateLimited("429", retry_after=20, accepted=False),
         BadCredentials("401", accepted=False),
         OutOfCredit("402", accepted=False),
@@ -57,6 +79,39 @@ async def test_fails_over_on_provider_side_submit_errors(
     result = await Router([a, b]).generate(request())
     assert result.provider == "b"
     assert len(a.submits) == 1, "the first provider must not be asked twice"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Transient("POST failed: timed out", accepted=None),
+        Transient("HTTP 502: <html>Bad Gateway</html>", status=502, accepted=None),
+        SubmitUnknown("answer lost", indices=(0,)),
+    ],
+)
+async def test_a_submit_whose_answer_was_lost_never_goes_elsewhere(
+    http: HttpClient, error: Exception
+) -> None:
+    a, b, _ = trio(http)
+    a.submit_script.append(error)
+    journal = RecordingJournal()
+    with pytest.raises(Transient) as caught:
+        await Router([a, b]).generate(request(), journal=journal)
+    assert isinstance(caught.value, SubmitUnknown) and not caught.value.failover
+    assert b.submits == [], "a may have the task and bill it: b would pay a second time"
+    assert journal.notes == [("intent", "a"), ("ended", "a", "SubmitUnknown")]
+
+
+async def test_a_job_too_big_for_a_providers_task_limit_is_refused_with_the_reason(
+    http: HttpClient,
+) -> None:
+    narrow = ScriptedProvider(
+        "narrow", http, capabilities=limited(max_images_per_task=1, max_concurrent_tasks=2)
+    )
+    with pytest.raises(NoProviderAvailable) as caught:
+        await Router([narrow]).generate(request(count=4))
+    assert "runs at most 2" in caught.value.user_message
+    assert narrow.submits == []
 
 
 @pytest.mark.parametrize(
@@ -89,14 +144,16 @@ async def test_task_failure_after_acceptance_moves_on_without_resubmitting(
 ) -> None:
     a, b, _ = trio(http)
     a.wait_script.append(TaskFailed("Error status"))
-    handles = []
-
-    async def stored(handle):  # type: ignore[no-untyped-def]
-        handles.append(handle.provider)
-
-    result = await Router([a, b]).generate(request(), on_submitted=stored)
+    journal = RecordingJournal()
+    result = await Router([a, b]).generate(request(), journal=journal)
     assert result.provider == "b"
-    assert handles == ["a", "b"], "each accepted submit is reported so it can be stored"
+    assert journal.notes == [
+        ("intent", "a"),
+        ("submitted", "a"),
+        ("ended", "a", "TaskFailed"),
+        ("intent", "b"),
+        ("submitted", "b"),
+    ], "each intent is written before its submit, and each answer is stored"
     assert len(a.submits) == 1
 
 
@@ -158,7 +215,7 @@ async def test_breaker_skips_a_failing_provider_then_tries_it_again(
     a, b, _ = trio(http)
     router = Router([a, b], clock=clock, breaker_threshold=3, breaker_cooldown=30)
     for _ in range(3):
-        a.submit_script.append(Transient("503", accepted=None))
+        a.submit_script.append(Transient("503", accepted=False))
         assert (await router.generate(request())).provider == "b"
     assert len(a.submits) == 3
     for _ in range(5):
@@ -172,7 +229,7 @@ async def test_breaker_skips_a_failing_provider_then_tries_it_again(
 async def test_failed_trial_reopens_for_longer(http: HttpClient, clock: FakeClock) -> None:
     a, b, _ = trio(http)
     router = Router([a, b], clock=clock, breaker_threshold=1, breaker_cooldown=30)
-    a.submit_script.extend([Transient("503"), Transient("503")])
+    a.submit_script.extend([Transient("503", accepted=False), Transient("503", accepted=False)])
     await router.generate(request())
     clock.advance(31)
     await router.generate(request())  # the trial fails
@@ -205,7 +262,7 @@ async def test_moderation_does_not_count_against_health(http: HttpClient, clock:
 
 async def test_only_restricts_to_one_provider(http: HttpClient) -> None:
     a, b, _ = trio(http)
-    a.submit_script.append(Transient("503"))
+    a.submit_script.append(Transient("503", accepted=False))
     with pytest.raises(NoProviderAvailable):
         await Router([a, b]).generate(request(), only="a")
     assert b.submits == []
@@ -256,8 +313,9 @@ async def test_slots_count_tasks_not_jobs(http: HttpClient) -> None:
     )
     router = Router([one_each])
     assert router.tasks_for(request(count=4), "p") == 4
-    with pytest.raises(NoProviderAvailable, match="busy"):
+    with pytest.raises(NoProviderAvailable, match="runs at most 3") as caught:
         await router.generate(request(count=4))
+    assert "ask for 3 or fewer" in caught.value.user_message
     assert one_each.submits == []
     assert router.slots.used("p") == 0
 

@@ -7,17 +7,23 @@ import base64
 import functools
 import itertools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from pydantic import SecretStr
 
+from bot.errors import Transient
 from bot.models import ASPECT_RATIOS, GenerationRequest
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import HttpClient
 from tests.fakes.providers.base import render
+
+
+class Lost(Exception):
+    """A scripted step: the provider makes the task, then its answer is lost on the way."""
+
 
 Step = Exception | None
 _ids = itertools.count(1)
@@ -62,6 +68,8 @@ class ScriptedProvider(Provider):
         self.wait_gate = wait_gate
         self.waiting = asyncio.Event()
         self.on_submit: Callable[[], None] | None = None
+        # Every task the provider made, by (attempt token, plan index): what it bills.
+        self.made: dict[tuple[str, int], TaskRef] = {}
 
     def auth_headers(self) -> dict[str, str]:
         return {}
@@ -71,13 +79,27 @@ class ScriptedProvider(Provider):
         if self.on_submit is not None:
             self.on_submit()
         step = self.submit_script.popleft() if self.submit_script else None
-        if step is not None:
+        if step is not None and not isinstance(step, Lost):
             raise step
-        return TaskRef(
-            id=f"{self.name}-{next(_ids)}",
-            seed=plan.seeds[index],
-            count=plan.images_per_task[index],
-        )
+        made = self.made.get((plan.token, index)) if self.capabilities.idempotent_submit else None
+        if made is None:
+            made = TaskRef(
+                id=f"{self.name}-{next(_ids)}",
+                seed=plan.seeds[index],
+                count=plan.images_per_task[index],
+            )
+            self.made[plan.token, index] = made
+        if isinstance(step, Lost):
+            raise Transient(f"the answer was lost: {step}", provider=self.name, accepted=None)
+        return made
+
+    async def find_tasks(
+        self, request: GenerationRequest, plan: Plan, indices: Sequence[int], since: float
+    ) -> dict[int, TaskRef | None]:
+        """Where the provider lists its tasks, every made task is found and the rest ruled out."""
+        if not self.capabilities.lookup:
+            return await super().find_tasks(request, plan, indices, since)
+        return {i: self.made.get((plan.token, i)) for i in indices}
 
     async def await_task(self, task: TaskRef, submitted_at: float) -> TaskOutcome:
         self.waits += 1
