@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -114,3 +115,77 @@ async def test_out_of_credit_is_a_402_problem(fake: FakeReplicate) -> None:
     with pytest.raises(ReplicateError) as caught:
         await client(fake).async_run(MODEL, input={"prompt": "a fox"})
     assert caught.value.status == 402 and caught.value.title == "Insufficient credit"
+
+
+async def test_list_pages_newest_first_as_the_official_client_reads_them(
+    fake: FakeReplicate,
+) -> None:
+    fake.list_page_size = 2
+    official = client(fake)
+    made = []
+    for n in range(5):
+        created = await official.predictions.async_create(model=MODEL, input={"prompt": f"fox {n}"})
+        made.append(created.id)
+
+    first = await official.predictions.async_list()
+    assert [p.id for p in first] == [made[4], made[3]] and first.previous is None
+    assert first[0].input == {"prompt": "fox 4"} and first[0].model == MODEL
+    assert first[0].urls is not None and first[0].urls["get"].endswith(made[4])
+
+    pages = [page async for page in replicate.async_paginate(official.predictions.async_list)]
+    assert [[p.id for p in page] for page in pages] == [made[4:2:-1], made[2:0:-1], made[:1]]
+    assert pages[-1].next is None and pages[-1].previous is not None
+    back = await official.predictions.async_list(pages[2].previous)
+    assert [p.id for p in back] == [p.id for p in pages[1]]
+
+    in_thread = await asyncio.to_thread(official.predictions.list)  # the blocking client too
+    assert [p.id for p in in_thread] == [made[4], made[3]]
+
+
+async def test_list_items_carry_the_documented_fields(fake: FakeReplicate) -> None:
+    fake.latency = 0
+    await client(fake).async_run(MODEL, input={"prompt": "a fox", "seed": 3})
+    async with httpx.AsyncClient(trust_env=False) as plain:
+        resp = await plain.get(
+            f"{fake.url()}/v1/predictions", headers={"Authorization": f"Bearer {fake.api_key}"}
+        )
+    body = resp.json()
+    assert resp.status_code == 200 and set(body) == {"next", "previous", "results"}
+    [item] = body["results"]
+    required = {"id", "model", "version", "input", "status", "created_at", "urls", "output"}
+    assert required | {"error", "source"} <= set(item)
+    assert item["status"] == "succeeded" and item["source"] == "api"
+    assert item["input"] == {"prompt": "a fox", "seed": 3} and item["output"].startswith("http")
+
+
+async def test_list_finds_the_prediction_whose_create_answer_was_lost(
+    fake: FakeReplicate,
+) -> None:
+    official = client(fake)
+    fake.lose_answer_next("create", "drop")
+    with pytest.raises(httpx.RemoteProtocolError):
+        await official.predictions.async_create(model=MODEL, input={"prompt": "lost fox"})
+    listed = await official.predictions.async_list()
+    assert [p.input for p in listed] == [{"prompt": "lost fox"}]
+    assert [p.id for p in listed] == [t.id for t in fake.billed_tasks()]
+
+
+async def test_list_filters_and_refuses_what_it_did_not_write(fake: FakeReplicate) -> None:
+    official = client(fake)
+    old = await official.predictions.async_create(model=MODEL, input={"prompt": "old"})
+    new = await official.predictions.async_create(model=MODEL, input={"prompt": "new"})
+    auth = {"Authorization": f"Bearer {fake.api_key}"}
+    async with httpx.AsyncClient(base_url=fake.url(), trust_env=False, headers=auth) as plain:
+
+        async def ids(**query: str) -> list[str]:
+            resp = await plain.get("/v1/predictions", params=query)
+            assert resp.status_code == 200, resp.text
+            return [p["id"] for p in resp.json()["results"]]
+
+        assert await ids(created_after=new.created_at) == [new.id], "created_after is inclusive"
+        assert await ids(created_before=new.created_at) == [old.id], "created_before is not"
+        assert await ids(source="web") == []
+        bad = await plain.get("/v1/predictions", params={"cursor": "not-a-cursor"})
+        assert bad.status_code == 400 and bad.json()["detail"] == "Invalid cursor"
+        stranger = await plain.get("/v1/predictions", headers={"Authorization": "Bearer nope"})
+        assert stranger.status_code == 401

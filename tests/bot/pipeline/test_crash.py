@@ -17,7 +17,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from bot.storage import ledger
 from tests.fakes.providers.bfl import FakeBfl
@@ -27,19 +26,13 @@ ROOT = Path(__file__).parents[3]
 UNFINISHED = ("queued", "submitting", "submitted", "fetched")
 
 
-class SlowAnswerBfl(FakeBfl):
+def slow_answer_bfl() -> FakeBfl:
     """BFL whose tasks take varied times and whose submit answers come late: a crash in
     between leaves a job the provider has and the bot cannot know about."""
-
-    def __init__(self, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
-        self.rng = random.Random(7)
-
-    async def submit(self, request: web.Request) -> web.StreamResponse:
-        self.latency = self.rng.uniform(0.3, 1.2)
-        answer = await super().submit(request)
-        await asyncio.sleep(self.rng.uniform(0.05, 0.4))
-        return answer
+    rng = random.Random(7)
+    fake = FakeBfl(latency=lambda: rng.uniform(0.3, 1.2))
+    fake.submit_delay = lambda: rng.uniform(0.05, 0.4)
+    return fake
 
 
 def statuses(db: Path) -> Counter[str]:
@@ -97,7 +90,7 @@ async def test_sigkill_in_every_state_still_delivers_or_refunds_each_job_once(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "bot.db"
-    async with SlowAnswerBfl(latency=0.6) as fake:
+    async with slow_answer_bfl() as fake:
         first = await start_worker(tmp_path, fake, submit=JOBS)
         at_crash = await kill_when(first, db, set(UNFINISHED))
         assert first.returncode == -signal.SIGKILL

@@ -112,6 +112,8 @@ class FakeAiml(FakeProviderServer):
 
     hosts = ("api", "cdn")
     media_host = "cdn"
+    submit_route = "generate"
+    fault_routes = ("generate", "file")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)

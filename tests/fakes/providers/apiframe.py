@@ -1,25 +1,24 @@
 """A fake Apiframe v2 API, quirks included.
 
 - ``X-API-Key`` auth; a missing or wrong key is a 401 ``{"error":{"code","message"}}``.
-- Submit answers 202 ``{"jobId","status":"QUEUED"}``. An ``Idempotency-Key`` seen
-  before returns the job it made (no second job, no second charge);
-  ``lose_next_answer`` makes the job and then loses the answer, as a timeout would.
+- Submit answers 202 ``{"jobId","status":"QUEUED"}``. An ``Idempotency-Key`` the same
+  account sent before returns the job it made, 202 with the same ``jobId`` (no second
+  job, no second charge), whatever the body; ``lose_next_answer`` (older name of
+  ``lose_answer_next("submit", ...)``) makes the job and then loses the answer.
 - Strict schema: ``model`` must be "flux-1.1-pro-ultra"; ``fluxParams`` takes only
   its documented keys with their types ("jpeg" is not a format here, only "jpg",
   and ``image_prompt`` is a URL); anything else is a 400 VALIDATION_ERROR.
 - Jobs go QUEUED → PROCESSING (progress rising linearly 0..100) → COMPLETED | FAILED.
   ``result_shape`` picks how ``result`` looks: "string" (a URL), "images" (a list of
   URLs) or "objects" (a list of ``{"url"}``). Moderated jobs FAIL with a
-  content-policy ``error`` and, like every failure, are not charged; an "nsfw" job
-  completes unflagged (Apiframe reports no per-image flag).
+  content-policy ``error`` and, like every failure, are refunded (``charges``); an
+  "nsfw" job completes unflagged (Apiframe reports no per-image flag).
 - Out of balance: 402. Unknown job: 404. Images are served from the "cdn" host.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,12 +107,12 @@ class FakeApiframe(FakeProviderServer):
 
     hosts = ("api", "cdn")
     media_host = "cdn"
+    fault_routes = ("submit", "poll", "file")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.result_shape = "string"
-        self.idempotency: dict[str, str] = {}
-        self._lost: deque[int | None] = deque()
+        self.idempotency: dict[tuple[str, str], str] = {}  # (account key, Idempotency-Key): job
 
     def routes(self, host: str, router: web.UrlDispatcher) -> None:
         if host == "api":
@@ -121,8 +120,12 @@ class FakeApiframe(FakeProviderServer):
             router.add_get("/v2/jobs/{id}", self.job)
 
     def lose_next_answer(self, status: int | None = None, times: int = 1) -> None:
-        """Make the next jobs, then drop the connection (or answer ``status``) instead of 202."""
-        self._lost.extend([status] * times)
+        """Make the next jobs, then drop the connection (or answer a gateway ``status``)."""
+        self.lose_answer_next("submit", "drop" if status is None else str(status), times)
+
+    def charges(self, task: FakeTask) -> bool:
+        """A FAILED job is refunded: only jobs that complete are paid for."""
+        return task.outcome in ("ok", "nsfw")
 
     def _auth(self, request: web.Request) -> web.Response | None:
         if request.headers.get("X-API-Key") != self.api_key:
@@ -136,7 +139,8 @@ class FakeApiframe(FakeProviderServer):
             body = json_body(await request.json())
         except ValueError:
             return web.json_response(error_body("BAD_REQUEST", "Invalid JSON body"), status=400)
-        key = request.headers.get("Idempotency-Key")
+        given = request.headers.get("Idempotency-Key")
+        key = None if given is None else (self.api_key, given)
         if key is not None and key in self.idempotency:
             task = self.tasks[self.idempotency[key]]
             return web.json_response(
@@ -162,13 +166,6 @@ class FakeApiframe(FakeProviderServer):
             task.seed = params["seed"]
         if key is not None:
             self.idempotency[key] = task.id
-        if self._lost:
-            status = self._lost.popleft()
-            if status is None:
-                assert request.transport is not None
-                request.transport.abort()
-                raise asyncio.CancelledError
-            return web.json_response(error_body("UPSTREAM_ERROR", "Bad gateway"), status=status)
         return web.json_response({"jobId": task.id, "status": "QUEUED"}, status=202)
 
     async def job(self, request: web.Request) -> web.StreamResponse:

@@ -3,9 +3,13 @@
 A fake is a real aiohttp server on 127.0.0.1 (one port per host it imitates).
 Tests script it: ``fake.script("nsfw")`` decides the next task's outcome,
 ``fake.fail_next("submit", 503, ...)`` injects an answer, ``fake.drop_next("poll")``
-cuts a connection, ``fake.garble_next("poll")`` sends a body that is not JSON.
+cuts a connection, ``fake.garble_next("poll")`` sends a body that is not JSON: all
+of these strike BEFORE the work. ``fake.lose_answer_next("submit", how)`` does the
+work, then loses the answer (see lost.py); ``fake.submit_delay`` slows submit answers
+down after the task exists; ``fake.script_always("failed")`` makes every task fail.
 It records every request and when each task completed (``time.perf_counter``),
-which the benchmark compares with the moment the client had its result.
+which the benchmark compares with the moment the client had its result, and which
+tasks the provider bills (``billed_tasks()``, ``created_tasks()``).
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ import itertools
 import json
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from PIL import Image
+
+from tests.fakes.providers.lost import AnswerFaults, Delay, seconds
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -98,13 +104,28 @@ class FakeTask:
         return min(0.99, (time.perf_counter() - self.created) / self.latency)
 
 
-class FakeProviderServer:
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task a fake created, as a billing check reads it."""
+
+    id: str
+    prompt: Any
+    seed: int
+    count: int
+    outcome: str
+    billed: bool
+    body: dict[str, Any]
+
+
+class FakeProviderServer(AnswerFaults):
     """Base of every fake: subclasses add routes per host and the provider's own shapes."""
 
     hosts: tuple[str, ...] = ("api",)
     media_host: str = "api"
 
-    def __init__(self, *, latency: float = 0.05, api_key: str = "test-key") -> None:
+    def __init__(self, *, latency: Delay = 0.05, api_key: str = "test-key") -> None:
+        super().__init__()
+        # Seconds a task takes, or a callable drawing them for each new task.
         self.latency = latency
         self.api_key = api_key
         self.tasks: dict[str, FakeTask] = {}
@@ -115,6 +136,7 @@ class FakeProviderServer:
         self.noise = False
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._outcomes: deque[str] = deque()
+        self._always: str | None = None
         self._runners: dict[str, web.AppRunner] = {}
         self._ports: dict[str, int] = {}
         self._images: dict[str, tuple[bytes, str]] = {}
@@ -127,7 +149,8 @@ class FakeProviderServer:
         """Start one server per host on a free loopback port."""
         for host in self.hosts:
             app = web.Application(
-                client_max_size=64 * 1024 * 1024, middlewares=[self._recorder(host)]
+                client_max_size=64 * 1024 * 1024,
+                middlewares=[self._recorder(host), self._answerer()],
             )
             self.routes(host, app.router)
             if host == self.media_host:
@@ -141,7 +164,8 @@ class FakeProviderServer:
         return self
 
     async def close(self) -> None:
-        """Stop every server."""
+        """Stop every server (held answers are released first, so this stays prompt)."""
+        self._stop_answering()
         for runner in self._runners.values():
             await runner.cleanup()
 
@@ -166,6 +190,11 @@ class FakeProviderServer:
         for outcome in outcomes:
             assert outcome in OUTCOMES, outcome
             self._outcomes.append(outcome)
+
+    def script_always(self, outcome: str | None) -> None:
+        """Give every task this outcome from now on (None: back to 'ok'); ``script`` goes first."""
+        assert outcome is None or outcome in OUTCOMES, outcome
+        self._always = outcome
 
     def fail_next(
         self,
@@ -215,7 +244,10 @@ class FakeProviderServer:
         """What a route answers before its own work: a queued fault, else a refused key."""
         if (answer := await self.fault(route, request)) is not None:
             return answer
-        return self._auth(request)
+        if (denied := self._auth(request)) is not None:
+            return denied
+        self.handled(route, request)
+        return None
 
     def count(
         self, host: str | None = None, method: str | None = None, path_prefix: str = ""
@@ -241,12 +273,13 @@ class FakeProviderServer:
         fmt: str = "jpeg",
     ) -> FakeTask:
         """Create a task that completes after the latency with the next scripted outcome."""
-        outcome = self._outcomes.popleft() if self._outcomes else "ok"
+        outcome = self._outcomes.popleft() if self._outcomes else (self._always or "ok")
+        latency = seconds(self.latency)
         task = FakeTask(
             id=task_id or str(uuid.uuid4()),
             body=body,
             created=time.perf_counter(),
-            latency=self.latency,
+            latency=latency,
             outcome=outcome,
             count=count,
             seed=next(self._seeds),
@@ -261,10 +294,10 @@ class FakeProviderServer:
                     self.add_image(f"{task.id}-{i}", aspect, fmt, size=size, noise=self.noise)
                 )
         loop = asyncio.get_running_loop()
-        if self.latency <= 0:
+        if latency <= 0:
             self._complete(task)
         else:
-            loop.call_later(self.latency, self._complete, task)
+            loop.call_later(latency, self._complete, task)
         return task
 
     async def wait_for_tasks(self, count: int = 1, timeout: float = 10.0) -> None:
@@ -308,6 +341,39 @@ class FakeProviderServer:
             return False
         return True
 
+    # billing
+
+    def charges(self, task: FakeTask) -> bool:
+        """Whether the provider bills this task: every task created, unless a fake says not."""
+        return True
+
+    def billed_tasks(self) -> list[FakeTask]:
+        """The tasks the operator pays for, in the order they were created."""
+        return [task for task in self.tasks.values() if self.charges(task)]
+
+    def billed_images(self) -> int:
+        """How many images the billed tasks hold (what the invoice counts)."""
+        return sum(task.count for task in self.billed_tasks())
+
+    def created_tasks(self) -> list[TaskRecord]:
+        """Every task created, billed or not, with what it was asked for: to find duplicates."""
+        return [
+            TaskRecord(
+                id=task.id,
+                prompt=task.body.get("prompt"),
+                seed=task.seed,
+                count=task.count,
+                outcome=task.outcome,
+                billed=self.charges(task),
+                body=task.body,
+            )
+            for task in self.tasks.values()
+        ]
+
+    def billed_per_prompt(self) -> Counter[Any]:
+        """How many billed tasks each prompt has: more than one means the image was paid twice."""
+        return Counter(task.body.get("prompt") for task in self.billed_tasks())
+
     # images
 
     def add_image(
@@ -331,6 +397,7 @@ class FakeProviderServer:
     async def _serve_file(self, request: web.Request) -> web.StreamResponse:
         if (answer := await self.fault("file", request)) is not None:
             return answer
+        self.handled("file", request)
         found = self._images.get(request.match_info["name"])
         if found is None:
             return web.Response(status=404, text="Not Found")

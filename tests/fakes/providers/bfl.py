@@ -7,6 +7,7 @@
   a string tolerance or "jpg" is a 422, as a typed schema would answer.
 - More than 24 active tasks: 429. Out of balance: 402. Bad key: 403; malformed key: 422.
 - Result URLs live on a third host ("delivery"). No cancel endpoint.
+- Moderated tasks are not charged (``charges``); every other task is.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class FakeBfl(FakeProviderServer):
 
     hosts = ("api", "poll", "delivery")
     media_host = "delivery"
+    fault_routes = ("submit", "poll", "file")
 
     def routes(self, host: str, router: web.UrlDispatcher) -> None:
         if host == "api":
@@ -77,6 +79,10 @@ class FakeBfl(FakeProviderServer):
             router.add_get("/v1/get_result", self.not_owned)
         elif host == "poll":
             router.add_get("/v1/get_result", self.get_result)
+
+    def charges(self, task: FakeTask) -> bool:
+        """BFL does not charge a moderated task."""
+        return task.outcome not in ("moderated", "moderated_request")
 
     def _auth(self, request: web.Request) -> web.Response | None:
         key = request.headers.get("x-key")

@@ -98,6 +98,7 @@ class FakeFal(FakeProviderServer):
 
     hosts = ("queue", "media")
     media_host = "media"
+    fault_routes = ("submit", "status", "stream", "result", "cancel", "file")
 
     def __init__(self, *, keepalive: float = 15.0, **kw: Any) -> None:
         super().__init__(**kw)
@@ -231,6 +232,12 @@ class FakeFal(FakeProviderServer):
         if isinstance(task, web.Response):
             return task
         logs = request.query.get("logs") in ("1", "true")
+        first = web.Response(
+            text=f"data: {json.dumps(self.status_json(task, logs))}\n\n",
+            content_type="text/event-stream",
+        )
+        if (lost := await self.lose_now(request, first)) is not None:
+            return lost
         cut = self._cuts.popleft() if self._cuts else None
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}

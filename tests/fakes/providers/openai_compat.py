@@ -88,6 +88,7 @@ class FakeOpenAICompat(FakeProviderServer):
 
     hosts = ("api", "cdn")
     media_host = "cdn"
+    fault_routes = ("submit", "models", "file")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)

@@ -12,6 +12,13 @@
   per-image NSFW flag, so an "nsfw" outcome is an ordinary success.
 - ``output`` is one URI string on the "delivery" host (``output_as_list`` for a list).
 - Out of balance: 402. Cancel: ``POST /v1/predictions/{id}/cancel``.
+- ``GET /v1/predictions`` lists every prediction of the account, newest first,
+  ``list_page_size`` (100, as documented) a page: ``{"next","previous","results"}``,
+  where ``next``/``previous`` are full URLs carrying an opaque ``cursor`` (base64 of
+  ``p=<created_at>``, ``r=1`` going back, as Django REST framework's cursor pagination
+  writes it); ``created_after`` (inclusive) and ``created_before`` filter, ``source=web``
+  finds nothing (every prediction here came from the API). Each item is the
+  prediction as GET shows it, without ``logs`` (as the documented example).
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import binascii
 import secrets
 import string
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 from aiohttp import web
 
@@ -30,6 +38,7 @@ from tests.fakes.providers.base import FakeProviderServer, FakeTask, json_body
 
 MODEL = "black-forest-labs/flux-1.1-pro-ultra"
 MAX_WAIT = 60
+PAGE_SIZE = 100
 RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16", "9:21")
 FORMATS = ("jpg", "png")
 MODERATED_ERROR = (
@@ -37,6 +46,8 @@ MODERATED_ERROR = (
 )
 FAILED_ERROR = "Prediction failed."
 _ID_CHARS = string.ascii_lowercase + "234567"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
@@ -124,6 +135,29 @@ def _uri(value: Any) -> str | None:
     return "Does not match format 'uri'"
 
 
+def _micros(value: str | None) -> int | None:
+    """An ISO 8601 date-time (from a query or a cursor) in microseconds; ValueError if not one."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (aware - EPOCH) // MICROSECOND
+
+
+def _cursor(value: str | None) -> tuple[bool, int | None]:
+    """(going back, position) from a list cursor; ValueError for one this API did not write."""
+    if value is None:
+        return False, None
+    try:
+        tokens = parse_qs(base64.b64decode(value, validate=True).decode(), strict_parsing=True)
+        return tokens.get("r") == ["1"], _micros(tokens["p"][0])
+    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError):
+        raise ValueError("Invalid cursor") from None
+
+
 def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -133,6 +167,8 @@ class FakeReplicate(FakeProviderServer):
 
     hosts = ("api", "delivery")
     media_host = "delivery"
+    submit_route = "create"
+    fault_routes = ("create", "poll", "list", "cancel", "account", "file")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -141,11 +177,14 @@ class FakeReplicate(FakeProviderServer):
         self.failed_status = "failed"
         self.output_as_list = False
         self.username = "imagine-bot"
+        self.list_page_size = PAGE_SIZE
         self._walls: dict[str, float] = {}
+        self._created_us: dict[str, int] = {}  # created_at in whole microseconds, unique
 
     def routes(self, host: str, router: web.UrlDispatcher) -> None:
         if host == "api":
             router.add_post("/v1/models/{owner}/{name}/predictions", self.create)
+            router.add_get("/v1/predictions", self.list_predictions)
             router.add_get("/v1/predictions/{id}", self.get)
             router.add_post("/v1/predictions/{id}/cancel", self.cancel_prediction)
             router.add_get("/v1/account", self.account)
@@ -204,7 +243,10 @@ class FakeReplicate(FakeProviderServer):
             aspect=given.get("aspect_ratio", "1:1"),
             fmt=given.get("output_format", "jpg"),
         )
-        self._walls[task.id] = time.time()
+        # created_at orders the list and its cursors: unique and rising, like a database clock
+        latest = max(self._created_us.values(), default=0)
+        self._created_us[task.id] = max(time.time_ns() // 1000, latest + 1)
+        self._walls[task.id] = self._created_us[task.id] / 1e6
         if given.get("seed") is not None:
             task.seed = given["seed"]
         if wait is not None and not await self.wait_done(task, wait):
@@ -218,6 +260,54 @@ class FakeReplicate(FakeProviderServer):
         if task is None:
             return problem(404, "Not found", "Not found.")
         return web.json_response(self.prediction(task))
+
+    async def list_predictions(self, request: web.Request) -> web.StreamResponse:
+        if (stop := await self.admit("list", request)) is not None:
+            return stop
+        query = dict(request.query)
+        try:
+            after = _micros(query.get("created_after"))
+            before = _micros(query.get("created_before"))
+            reverse, position = _cursor(query.pop("cursor", None))
+        except ValueError as exc:
+            return problem(400, "Bad request", str(exc))
+        newest_first = sorted(self.tasks.values(), key=self._position, reverse=True)
+        chosen = [
+            task
+            for task in newest_first
+            if query.get("source") in (None, "api")
+            and (after is None or self._position(task) >= after)
+            and (before is None or self._position(task) < before)
+        ]
+        size = self.list_page_size
+        if position is None:
+            page, older, newer = chosen[:size], len(chosen) > size, False
+        elif not reverse:
+            rest = [t for t in chosen if self._position(t) < position]
+            page, older, newer = rest[:size], len(rest) > size, len(rest) < len(chosen)
+        else:
+            rest = [t for t in chosen if self._position(t) > position]
+            page, older, newer = rest[-size:], len(rest) < len(chosen), len(rest) > size
+        link = f"{self.url('api')}/v1/predictions"
+
+        def at(task: FakeTask, back: bool) -> str:
+            stamp = str(EPOCH + self._position(task) * MICROSECOND)
+            tokens = {"r": "1", "p": stamp} if back else {"p": stamp}
+            cursor = base64.b64encode(urlencode(tokens).encode()).decode()
+            return f"{link}?{urlencode({**query, 'cursor': cursor})}"
+
+        body = {
+            "next": at(page[-1], False) if page and older else None,
+            "previous": at(page[0], True) if page and newer else None,
+            "results": [
+                {k: v for k, v in self.prediction(task).items() if k != "logs"} for task in page
+            ],
+        }
+        return web.json_response(body)
+
+    def _position(self, task: FakeTask) -> int:
+        """Where a prediction sits in the list: its created_at in microseconds."""
+        return self._created_us[task.id]
 
     async def cancel_prediction(self, request: web.Request) -> web.StreamResponse:
         if (stop := await self.admit("cancel", request)) is not None:

@@ -71,6 +71,7 @@ class FakeWaveSpeed(FakeProviderServer):
 
     hosts = ("api", "cdn")
     media_host = "cdn"
+    fault_routes = ("submit", "result", "file")
 
     def __init__(self, *, latency: float = 0.05, api_key: str = "test-key") -> None:
         super().__init__(latency=latency, api_key=api_key)
