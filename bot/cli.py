@@ -33,8 +33,15 @@ def build_request(
     reference: str | None,
     strength: float,
     output: Path,
+    max_tolerance: int = 6,
 ) -> GenerationRequest:
     """The request the flags describe; the format follows ``-o``'s suffix unless given."""
+    if tolerance > max_tolerance:
+        raise InvalidRequest(
+            f"{tolerance} is above this bot's ceiling",
+            field="tolerance",
+            allowed=f"0 to {max_tolerance} (MAX_SAFETY_TOLERANCE)",
+        )
     fmt = output_format or SUFFIX_FORMATS.get(output.suffix.lower(), "jpeg")
     ref = None
     if reference is not None:

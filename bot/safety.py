@@ -312,11 +312,13 @@ class Blocklist:
             raise PromptBlocked(phrase)
 
 
-def request_tolerance(settings: GuildSettings, *, age_restricted: bool) -> int:
-    """The safety tolerance to request: the guild's, or its ceiling in age-restricted channels."""
+def request_tolerance(settings: GuildSettings, *, age_restricted: bool, ceiling: int = 6) -> int:
+    """The safety tolerance to request: the guild's, or its ceiling in age-restricted channels,
+    never above the operator's ``ceiling`` (MAX_SAFETY_TOLERANCE)."""
+    tolerance = settings.safety_tolerance
     if age_restricted:
-        return max(settings.safety_tolerance, settings.nsfw_channel_tolerance)
-    return settings.safety_tolerance
+        tolerance = max(tolerance, settings.nsfw_channel_tolerance)
+    return min(tolerance, ceiling)
 
 
 @dataclass(frozen=True)

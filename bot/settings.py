@@ -89,6 +89,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # --- security (issue 10) ---------------------------------------------------------
+    # The most permissive safety tolerance any guild, channel or --tolerance may use.
+    max_safety_tolerance: int = Field(default=6, ge=0, le=6)
+
     @field_validator("provider_order", mode="before")
     @classmethod
     def _split_order(cls, value: Any) -> Any:

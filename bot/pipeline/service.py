@@ -173,7 +173,9 @@ class Pipeline:
         request = sub.request.model_copy(
             update={
                 "safety_tolerance": request_tolerance(
-                    cache.settings, age_restricted=sub.age_restricted
+                    cache.settings,
+                    age_restricted=sub.age_restricted,
+                    ceiling=self.operator.max_safety_tolerance,
                 )
             }
         )

@@ -158,6 +158,30 @@ async def test_a_provider_that_cannot_serve_is_explained(
     assert "wavespeed" in err
 
 
+async def test_tolerance_above_the_operators_ceiling_is_refused(
+    fakes: dict[str, FakeProviderServer], tmp_path: Path
+) -> None:
+    env = {**environment(fakes), "MAX_SAFETY_TOLERANCE": "3"}
+    code, _, err = await run(["generate", "a cat", "--tolerance", "5"], env, tmp_path)
+    assert code == 1
+    assert "`tolerance` is not valid: 5 is above this bot's ceiling" in err
+    assert "0 to 3 (MAX_SAFETY_TOLERANCE)" in err
+    assert not any(fake.tasks for fake in fakes.values())
+
+
+async def test_tolerance_zero_is_never_sent_looser(
+    fakes: dict[str, FakeProviderServer], tmp_path: Path
+) -> None:
+    code, _, err = await run(
+        ["generate", "a cat", "--tolerance", "0", "--provider", "fal"],
+        environment(fakes),
+        tmp_path,
+    )
+    assert code == 1
+    assert "fal: cannot apply safety tolerance 0: its strictest is 1" in err
+    assert not fakes["fal"].tasks
+
+
 async def test_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "FAL_KEY": "k", "HTTP_TIMEOUT": "soon"}
     code, _, err = await run(["providers"], env, tmp_path)
