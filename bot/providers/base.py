@@ -21,15 +21,16 @@ from pydantic import SecretStr
 from bot.errors import (
     BadCredentials,
     ContentModerated,
+    InvalidRequest,
     OutOfCredit,
     ProviderError,
+    ProviderFault,
     ProviderRejected,
     TaskFailed,
     Transient,
 )
-from bot.images import probe
+from bot.images import ImageRefused, probe
 from bot.models import (
-    MAX_REFERENCE_BYTES,
     GeneratedImage,
     GenerationRequest,
     GenerationResult,
@@ -46,6 +47,7 @@ from bot.providers.http import (
     with_retries,
 )
 from bot.providers.polling import DurationEstimator, PollPlanner, PollTuning
+from bot.providers.references import read_reference
 
 log = logging.getLogger(__name__)
 
@@ -332,11 +334,13 @@ class Provider(ABC):
         async def once() -> tuple[bytes, str | None]:
             return await self.http.download(ref.url, provider=self.name)
 
-        data, _ = await with_retries(once, READ_RETRY, sleep=self.sleep)
+        data, declared = await with_retries(once, READ_RETRY, sleep=self.sleep)
         try:
-            info = probe(data)
-        except ValueError as exc:
-            raise Transient(f"downloaded file is {exc}", provider=self.name, accepted=True) from exc
+            info = probe(data, declared=declared)
+        except ImageRefused as exc:
+            raise ProviderFault(
+                f"result image refused: {exc}", reason=str(exc), provider=self.name
+            ) from None
         return GeneratedImage(
             data=data,
             content_type=info.content_type,
@@ -404,16 +408,9 @@ def generic_error(response: Response, provider: str, *, submit: bool) -> Provide
 async def fetch_reference(http: HttpClient, url: str, provider: str) -> bytes:
     """Download a linked reference image for a provider that takes only bytes."""
     try:
-        data, _ = await http.download(url, provider=provider)
-        probe(data)
-    except (Transient, ValueError) as exc:
+        data, _ = await read_reference(http, url)
+    except InvalidRequest as exc:
         raise ProviderRejected(
-            "the reference image link could not be read as an image",
-            provider=provider,
-            field="reference",
+            f"the reference image: {exc.detail}", provider=provider, field="reference"
         ) from exc
-    if len(data) > MAX_REFERENCE_BYTES:
-        raise ProviderRejected(
-            "the reference image behind the link is too large", provider=provider, field="reference"
-        )
     return data
