@@ -36,6 +36,7 @@ from bot.models import (
     GenerationResult,
     Timings,
 )
+from bot.origins import BadOrigin, Origin, origin_of
 from bot.providers.capabilities import Capabilities, Plan, make_plan
 from bot.providers.handles import ImageRef, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.providers.http import (
@@ -48,6 +49,7 @@ from bot.providers.http import (
 )
 from bot.providers.polling import DurationEstimator, PollPlanner, PollTuning
 from bot.providers.references import read_reference
+from bot.providers.trust import ApiHosts
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ class ProviderConfig:
     model: str | None = None
     extra_urls: Mapping[str, str] = field(default_factory=dict)
     max_wait: float = 600.0
+    # More origins that receive the key (PROVIDER_API_HOSTS), besides the base URL's and the
+    # provider's documented API hosts.
+    api_hosts: tuple[Origin, ...] = ()
 
 
 # --- the adapter base ---------------------------------------------------------------------
@@ -245,8 +250,9 @@ class Provider(ABC):
 
         Reads are repeated on retryable errors. A submit is repeated only when the
         provider surely did not take it (or the request is idempotent), so a job is
-        never started twice.
+        never started twice. The key goes only to this provider's own API hosts.
         """
+        credentials = self.credentials_for(url)
 
         async def once() -> Response:
             resp = await self.http.request(
@@ -255,7 +261,7 @@ class Provider(ABC):
                 provider=self.name,
                 json=json,
                 timeout=timeout,
-                headers={**self.auth_headers(), **(headers or {})},
+                headers={**credentials, **(headers or {})},
             )
             if not resp.ok:
                 raise self.redact(self.classify(resp, submit=submit))
@@ -266,6 +272,28 @@ class Provider(ABC):
                 once, SUBMIT_RETRY, may_repeat=_surely_not_accepted, sleep=self.sleep
             )
         return await with_retries(once, SUBMIT_RETRY if submit else READ_RETRY, sleep=self.sleep)
+
+    def credentials_for(self, url: str) -> dict[str, str]:
+        """The key's headers for a request to ``url``; ProviderFault when ``url`` is not
+        this provider's own API (an answer pointing elsewhere is not followed)."""
+        own = ApiHosts(self.name, self.config.base_url, frozenset(self.config.api_hosts))
+        if own.allows(url):
+            return self.auth_headers()
+        try:
+            where = str(origin_of(url))
+        except BadOrigin:
+            where = "an unreadable link"
+        log.warning(
+            "%s answered with a link to %s, which is not one of its API hosts; "
+            "not followed, and the key was not sent",
+            self.name,
+            where,
+        )
+        raise ProviderFault(
+            f"an answer pointed the key at {where}",
+            reason="it sent the bot to a host that is not the provider's own API",
+            provider=self.name,
+        )
 
     def parsed(
         self,

@@ -13,7 +13,7 @@ import pytest
 
 from bot.images import probe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES
-from tests.fakes.providers import FAKES
+from tests.fakes.providers import FAKES, trust_for
 from tests.fakes.providers.base import FakeProviderServer
 
 SCRIPT = Path(sys.executable).parent / "imagine-bot"
@@ -38,10 +38,12 @@ def environment(
 ) -> dict[str, str]:
     """A clean environment: PATH and the fakes' keys and URLs, nothing from the developer's."""
     env = {"PATH": os.environ.get("PATH", ""), "LOG_LEVEL": "WARNING"}
-    for name in only or list(FAKES):
+    names = only or list(FAKES)
+    for name in names:
         key_var, url_var = PROVIDER_VARIABLES[name]
         env[key_var] = (keys or {}).get(name, fakes[name].api_key)
         env[url_var] = FAKES[name].base_url(fakes[name])
+    env.update(trust_for({name: fakes[name] for name in names}))
     return env
 
 

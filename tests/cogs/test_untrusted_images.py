@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from bot.origins import origin_of
 from tests.cogs.conftest import ALICE, Rig, RigFactory
 from tests.fakes import bombs
 from tests.fakes.discord import FakeMessage
@@ -109,3 +110,19 @@ async def test_a_good_reference_still_reaches_the_provider(make_rig: RigFactory)
     assert result.attachments, "the job went through"
     [submit] = [r for r in rig.providers["bfl"].requests if r.method == "POST"]
     assert submit.body["image_prompt"], "BFL got the reference's bytes"
+
+
+async def test_an_attachment_is_fetched_through_the_same_guarded_path(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig("bfl")
+    cdn = origin_of(rig.fake.url)
+    rig.settings = rig.settings.model_copy(
+        update={"trusted_hosts": tuple(o for o in rig.settings.trusted_hosts if o != cdn)}
+    )
+    await rig.restart()
+    told = await imagine_with_reference(rig, "cat.jpg", bombs.small_jpeg(), "image/jpeg")
+    assert told.content.startswith(
+        "`reference` is not valid: its link was not followed: it is not https."
+    ), "an untrusted plain-http CDN is refused like any other link"
+    assert rig.providers["bfl"].tasks == {}

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from bot.storage import ledger
+from tests.fakes.providers import trust_for
 from tests.fakes.providers.bfl import FakeBfl
 
 JOBS = 30
@@ -53,7 +54,7 @@ def statuses(db: Path) -> Counter[str]:
 
 
 async def start_worker(tmp: Path, fake: FakeBfl, *, submit: int = 0) -> asyncio.subprocess.Process:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **trust_for({"bfl": fake})}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

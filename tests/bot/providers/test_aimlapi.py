@@ -459,14 +459,15 @@ async def test_generation_call_gets_a_long_explicit_timeout(
     fake: FakeAiml, http: HttpClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[float | None] = []
-    real = http.request
+    provider = make_provider(aimlapi.AimlProvider, fake, http, max_wait=300.0)
+    real = provider.http.request
 
     async def spy(*args: Any, **kw: Any) -> Response:
         seen.append(kw.get("timeout"))
         return await real(*args, **kw)
 
-    monkeypatch.setattr(http, "request", spy)
-    await make_provider(aimlapi.AimlProvider, fake, http, max_wait=300.0).submit(request())
+    monkeypatch.setattr(provider.http, "request", spy)
+    await provider.submit(request())
     assert seen == [300.0]
     assert seen[0] > http.timeout
 
