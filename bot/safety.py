@@ -84,9 +84,10 @@ _INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
     (0xE0000, 0xE007F),  # tags
     (0xE0100, 0xE01EF),  # variation selectors supplement
 )
-_INVISIBLE = re.compile(
+INVISIBLE = re.compile(
     "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _INVISIBLE_RANGES) + "]"
 )
+_INVISIBLE = INVISIBLE
 
 # Combining accents that NFKD splits off Latin, Greek and Cyrillic letters.
 _MARKS = re.compile(

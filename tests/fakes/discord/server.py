@@ -17,6 +17,7 @@ import yarl
 from aiohttp import web
 
 from .commands import FileSpec, command_json, slash_data
+from .dms import DirectMessages
 from .gateway import INTENT_GUILD_MESSAGES, GatewaySession, gateway_handler
 from .models import (
     MAX_REQUEST,
@@ -30,7 +31,7 @@ from .models import (
     guess_type,
 )
 from .render import interaction_create_json, message_json, user_json
-from .rest import API, BotRoutes, not_served
+from .rest import API, BotRoutes, guarded, not_served
 from .webhooks import InteractionRoutes
 
 T = TypeVar("T")
@@ -65,6 +66,7 @@ class FakeDiscord:
         self._changed = asyncio.Event()
         self._watchers: dict[int | None, dict[asyncio.Future[FakeMessage], Callable]] = {}
         self._runner: web.AppRunner | None = None
+        self.dms = DirectMessages(self)
         self.url = self.api_base = ""
         self.gateway = yarl.URL("ws://127.0.0.1/gateway")
 
@@ -81,6 +83,7 @@ class FakeDiscord:
 
         app.router.add_get("/gateway", gateway)
         BotRoutes(self).add_to(app)
+        self.dms.add_to(app, lambda h: guarded(self, h))
         InteractionRoutes(self).add_to(app)
         app.router.add_route("*", API + "/{tail:.*}", fallback)
         self._runner = web.AppRunner(app, handle_signals=False)
