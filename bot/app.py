@@ -19,6 +19,7 @@ from bot.providers.trust import TrustPolicy
 from bot.settings import Settings
 from bot.storage import state
 from bot.storage.db import Database
+from bot.storage.lock import instance_lock
 
 USER_AGENT = "imagine-bot/0.1 (+https://github.com/imagine-bot)"
 
@@ -86,10 +87,15 @@ async def open_core(
 async def open_service(
     settings: Settings, *, resolver: AbstractResolver | None = None
 ) -> AsyncIterator[Service]:
-    """Open the core and the database (migrated), and build the pipeline over them."""
-    async with open_core(settings, resolver=resolver) as core:
-        db = await Database.open(settings.database_path)
-        try:
-            yield Service(core=core, db=db, pipeline=Pipeline(db, core.router, settings))
-        finally:
-            await db.close()
+    """Open the core and the database (migrated), and build the pipeline over them.
+
+    The database is this process's alone while it runs (``storage.lock``): a second
+    process on it is refused with AlreadyRunning before anything is opened.
+    """
+    with instance_lock(settings.database_path):
+        async with open_core(settings, resolver=resolver) as core:
+            db = await Database.open(settings.database_path)
+            try:
+                yield Service(core=core, db=db, pipeline=Pipeline(db, core.router, settings))
+            finally:
+                await db.close()

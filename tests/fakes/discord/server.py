@@ -197,9 +197,10 @@ class FakeDiscord:
     def command_json(self, sent: dict, guild_id: int | None, command_id: str | None) -> dict:
         return command_json(self, sent, guild_id, command_id)
 
-    async def wait_ready(self, timeout: float = 10) -> None:
-        """Until a client identified and got READY and every GUILD_CREATE."""
-        ready = lambda: True if any(s.live for s in self.sessions) else None  # noqa: E731
+    async def wait_ready(self, timeout: float = 10, *, after: int = 0) -> None:
+        """Until a client identified and got READY and every GUILD_CREATE (a client that
+        connected after the first ``after`` sessions, when given)."""
+        ready = lambda: True if any(s.live for s in self.sessions[after:]) else None  # noqa: E731
         await self._until(ready, timeout, "client READY")
 
     # -- messages ----------------------------------------------------------------------------
