@@ -305,6 +305,8 @@ class HttpClient:
         """
         if url.startswith("data:"):
             header = url[5:].partition(",")[0]
+            if len(url) * 3 // 4 > self.max_download_bytes:
+                raise self._too_large(provider, len(url) * 3 // 4)
             try:
                 return decode_base64(url), header.split(";")[0] or None
             except ValueError as exc:

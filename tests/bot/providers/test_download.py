@@ -6,6 +6,7 @@ recorded, so each refusal is shown to happen before any connection is attempted.
 
 from __future__ import annotations
 
+import base64
 import gzip
 from collections.abc import AsyncIterator
 from typing import Any
@@ -279,3 +280,12 @@ async def test_an_untrusted_http_api_url_is_refused_and_never_sent(make_client: 
             await http.request("POST", f"{api.url}/submit", provider="p")
     assert caught.value.accepted is False, "nothing was sent, so nothing was accepted"
     assert api.requests == []
+
+
+async def test_an_inline_image_is_held_to_the_same_size_cap(make_client: Any) -> None:
+    http = make_client(cap=1024)
+    small = "data:image/jpeg;base64," + base64.b64encode(IMAGE[:700]).decode()
+    assert (await http.download(small, provider="p"))[1] == "image/jpeg"
+    big = "data:image/png;base64," + base64.b64encode(bytes(4096)).decode()
+    with pytest.raises(ProviderFault, match="larger than"):
+        await http.download(big, provider="p")
