@@ -36,7 +36,7 @@ from bot.models import (
     GenerationResult,
     Timings,
 )
-from bot.origins import BadOrigin, Origin, origin_of
+from bot.origins import Origin
 from bot.providers.capabilities import Capabilities, Plan, make_plan
 from bot.providers.handles import ImageRef, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.providers.http import (
@@ -277,23 +277,9 @@ class Provider(ABC):
         """The key's headers for a request to ``url``; ProviderFault when ``url`` is not
         this provider's own API (an answer pointing elsewhere is not followed)."""
         own = ApiHosts(self.name, self.config.base_url, frozenset(self.config.api_hosts))
-        if own.allows(url):
-            return self.auth_headers()
-        try:
-            where = str(origin_of(url))
-        except BadOrigin:
-            where = "an unreadable link"
-        log.warning(
-            "%s answered with a link to %s, which is not one of its API hosts; "
-            "not followed, and the key was not sent",
-            self.name,
-            where,
-        )
-        raise ProviderFault(
-            f"an answer pointed the key at {where}",
-            reason="it sent the bot to a host that is not the provider's own API",
-            provider=self.name,
-        )
+        if not own.allows(url):
+            raise own.refusal(url)
+        return self.auth_headers()
 
     def parsed(
         self,

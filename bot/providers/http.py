@@ -23,22 +23,17 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
-import yarl
 
-from bot.errors import ProviderError, ProviderFault, RateLimited, Transient
+from bot.errors import ProviderError, RateLimited, Transient
 from bot.models import decode_base64
 from bot.origins import Origin
-from bot.providers.guard import refusal_in
-from bot.providers.trust import TrustPolicy, UnsafeUrl
+from bot.providers.download import check_url, follow, raise_refusal, read_capped, too_large
+from bot.providers.trust import TrustPolicy
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY_BYTES = 64 * 1024 * 1024
-MAX_REDIRECTS = 3
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# What a member reads when the guard refused an address (the log has the address itself).
-NOT_PUBLIC = "it points to an address that is not public"
 
 
 @dataclass(frozen=True)
@@ -214,18 +209,6 @@ class HttpClient:
             policy=self.policy.trusting(origins),
         )
 
-    def check(self, url: str, provider: str, *, accepted: bool | None = True) -> None:
-        """Refuse, as the provider's fault, a URL the rules do not let the bot fetch."""
-        try:
-            self.policy.check(url)
-        except UnsafeUrl as exc:
-            raise ProviderFault(
-                f"refused to fetch {_safe_url(url)}: {exc}",
-                reason=str(exc),
-                provider=provider,
-                accepted=accepted,
-            ) from None
-
     async def request(
         self,
         method: str,
@@ -240,7 +223,7 @@ class HttpClient:
 
         A redirect is returned as it is, never followed (it would carry the key along).
         """
-        self.check(url, provider, accepted=False)
+        check_url(self.policy, url, provider, accepted=False)
         client_timeout = aiohttp.ClientTimeout(total=timeout or self.timeout)
         try:
             async with self._session.request(
@@ -251,12 +234,12 @@ class HttpClient:
                 timeout=client_timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await _read_capped(resp, MAX_BODY_BYTES, provider)
+                body = await read_capped(resp, MAX_BODY_BYTES, provider)
                 return Response(resp.status, resp.headers, body, str(resp.url))
         except ProviderError:
             raise
         except Exception as exc:
-            _raise_refusal(exc, provider, url, accepted=False)
+            raise_refusal(exc, provider, url, accepted=False)
             raise network_error(exc, provider, f"{method} {_safe_url(url)}") from exc
 
     @asynccontextmanager
@@ -277,17 +260,17 @@ class HttpClient:
             total=None, sock_connect=self.timeout, sock_read=idle_timeout
         )
         where = f"GET {_safe_url(url)}"
-        self.check(url, provider)
+        check_url(self.policy, url, provider)
         try:
             resp = await self._session.get(
                 url, headers=headers, timeout=client_timeout, allow_redirects=False
             )
         except Exception as exc:
-            _raise_refusal(exc, provider, url, accepted=True)
+            raise_refusal(exc, provider, url, accepted=True)
             raise network_error(exc, provider, where, accepted=True) from exc
         async with resp:
             if resp.status != 200:
-                body = await _read_capped(resp, 64 * 1024, provider)
+                body = await read_capped(resp, 64 * 1024, provider)
                 raise StreamRefused(Response(resp.status, resp.headers, body, str(resp.url)))
             events = _events(resp, provider, where)
             try:
@@ -298,15 +281,13 @@ class HttpClient:
     async def download(self, url: str, *, provider: str) -> tuple[bytes, str | None]:
         """Fetch an image at once through the one download path; never sends credentials.
 
-        Each hop is checked (https, public address, unless trusted), at most
-        ``MAX_REDIRECTS`` redirects are followed, and the body is capped by its
-        Content-Length and again while it streams (after any decompression).
-        Returns the bytes and the type the server gave them.
+        See ``download.follow`` for the rules each hop meets. Returns the bytes and the
+        type the server gave them.
         """
         if url.startswith("data:"):
             header = url[5:].partition(",")[0]
             if len(url) * 3 // 4 > self.max_download_bytes:
-                raise self._too_large(provider, len(url) * 3 // 4)
+                raise too_large(self.max_download_bytes, provider)
             try:
                 return decode_base64(url), header.split(";")[0] or None
             except ValueError as exc:
@@ -315,58 +296,18 @@ class HttpClient:
                 ) from exc
         try:
             async with asyncio.timeout(self.download_timeout):
-                return await self._follow(url, provider)
+                return await follow(
+                    self._session,
+                    self.policy,
+                    url,
+                    provider=provider,
+                    cap=self.max_download_bytes,
+                    timeout=self.download_timeout,
+                )
         except ProviderError:
             raise
         except Exception as exc:
             raise network_error(exc, provider, f"GET {_safe_url(url)}", accepted=True) from exc
-
-    async def _follow(self, url: str, provider: str) -> tuple[bytes, str | None]:
-        timeout = aiohttp.ClientTimeout(total=self.download_timeout)
-        for _ in range(MAX_REDIRECTS + 1):
-            self.check(url, provider)
-            where = f"GET {_safe_url(url)}"
-            try:
-                async with self._session.get(url, timeout=timeout, allow_redirects=False) as resp:
-                    if resp.status in REDIRECTS:
-                        location = resp.headers.get("Location")
-                        if not location:
-                            raise ProviderFault(
-                                f"{where} redirected without a Location",
-                                reason="it redirected to nowhere",
-                                provider=provider,
-                            )
-                        url = str(resp.url.join(yarl.URL(location)))
-                        continue
-                    if resp.status != 200:
-                        raise Transient(
-                            f"image download {where} answered HTTP {resp.status}",
-                            provider=provider,
-                            status=resp.status,
-                            accepted=True,
-                        )
-                    if (resp.content_length or 0) > self.max_download_bytes:
-                        raise self._too_large(provider, resp.content_length)
-                    body = await _read_capped(resp, self.max_download_bytes, provider)
-                    return body, resp.content_type
-            except ProviderError:
-                raise
-            except Exception as exc:
-                _raise_refusal(exc, provider, url, accepted=True)
-                raise
-        raise ProviderFault(
-            f"more than {MAX_REDIRECTS} redirects from {_safe_url(url)}",
-            reason=f"it redirected more than {MAX_REDIRECTS} times",
-            provider=provider,
-        )
-
-    def _too_large(self, provider: str, size: int | None) -> ProviderFault:
-        limit = f"{self.max_download_bytes / 2**20:g} MiB"
-        return ProviderFault(
-            f"image of {size} bytes is larger than the {limit} cap",
-            reason=f"it is larger than {limit}",
-            provider=provider,
-        )
 
 
 class StreamRefused(Exception):
@@ -386,33 +327,6 @@ async def _events(resp: aiohttp.ClientResponse, provider: str, where: str) -> As
                 yield data
     except Exception as exc:
         raise network_error(exc, provider, where, accepted=True) from exc
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int, provider: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(256 * 1024):
-        size += len(chunk)
-        if size > cap:
-            raise ProviderFault(
-                f"answer from {_safe_url(str(resp.url))} larger than {cap} bytes",
-                reason=f"it is larger than {cap / 2**20:g} MiB",
-                provider=provider,
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _raise_refusal(exc: BaseException, provider: str, url: str, *, accepted: bool | None) -> None:
-    """Turn the address guard's refusal, if that is what failed, into a ProviderFault."""
-    refusal = refusal_in(exc)
-    if refusal is not None:
-        raise ProviderFault(
-            f"{refusal} (for {_safe_url(url)})",
-            reason=NOT_PUBLIC,
-            provider=provider,
-            accepted=accepted,
-        ) from None
 
 
 def network_error(

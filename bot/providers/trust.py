@@ -19,11 +19,13 @@ matches one label in place of the ``*``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from bot.errors import ProviderFault
 from bot.origins import BadOrigin, Origin, origin_of, parse_origin
 from bot.providers.addresses import address_problem, parse_address
 
@@ -51,6 +53,9 @@ PROVIDER_API_HOSTS: dict[str, tuple[str, ...]] = {
     "aimlapi": ("api.aimlapi.com",),
     "openai_compat": (),
 }
+
+
+log = logging.getLogger(__name__)
 
 
 class UnsafeUrl(ValueError):
@@ -151,4 +156,22 @@ class ApiHosts:
             origin.scheme == "https"
             and origin.port == 443
             and any(host_matches(origin.host, p) for p in PROVIDER_API_HOSTS.get(self.provider, ()))
+        )
+
+    def refusal(self, url: str) -> ProviderFault:
+        """The provider fault for an answer that points the key elsewhere; logged, key-free."""
+        try:
+            where = str(origin_of(url))
+        except BadOrigin:
+            where = "an unreadable link"
+        log.warning(
+            "%s answered with a link to %s, which is not one of its API hosts; "
+            "not followed, and the key was not sent",
+            self.provider,
+            where,
+        )
+        return ProviderFault(
+            f"an answer pointed the key at {where}",
+            reason="it sent the bot to a host that is not the provider's own API",
+            provider=self.provider,
         )

@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 
 from bot.errors import ProviderFault, Transient
+from bot.providers.download import MAX_REDIRECTS
 from bot.providers.guard import guarded_session
-from bot.providers.http import MAX_REDIRECTS, HttpClient
+from bot.providers.http import HttpClient
 from bot.providers.trust import TrustPolicy
 from tests.fakes import bombs
 from tests.fakes.network import TableResolver, Witness, record_connects
