@@ -10,7 +10,7 @@ Rules, one home for each (the README's Security section says the same in words):
   domains over https (``PROVIDER_DOMAINS``, from the providers' documentation).
 - A provider's key is attached only to requests for its own API: the origin of its base
   URL, its extra ``PROVIDER_API_HOSTS`` entries, and its documented API hosts over https
-  (``PROVIDER_API_HOSTS`` below, e.g. BFL's regional polling hosts). An answer pointing
+  (``DOCUMENTED_API_HOSTS`` below, e.g. BFL's regional polling hosts). An answer pointing
   elsewhere is a provider fault: not followed, and logged without the key.
 
 Host patterns: ``example.com`` matches that host and its subdomains; ``api.*.bfl.ai``
@@ -44,7 +44,7 @@ PROVIDER_DOMAINS: dict[str, tuple[str, ...]] = {
 }
 
 # Hosts that receive a provider's key (https, port 443), besides its base URL's origin.
-PROVIDER_API_HOSTS: dict[str, tuple[str, ...]] = {
+DOCUMENTED_API_HOSTS: dict[str, tuple[str, ...]] = {
     "bfl": ("api.bfl.ai", "api.*.bfl.ai", "api.bfl.ml"),  # polling_url may name a region
     "fal": ("queue.fal.run", "fal.run"),
     "replicate": ("api.replicate.com",),
@@ -155,7 +155,9 @@ class ApiHosts:
         return (
             origin.scheme == "https"
             and origin.port == 443
-            and any(host_matches(origin.host, p) for p in PROVIDER_API_HOSTS.get(self.provider, ()))
+            and any(
+                host_matches(origin.host, p) for p in DOCUMENTED_API_HOSTS.get(self.provider, ())
+            )
         )
 
     def refusal(self, url: str) -> ProviderFault:
