@@ -37,7 +37,7 @@ from bot.models import GuildSettings
 from bot.storage import guilds as guild_storage
 from bot.storage.db import Database
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
-from tests.fakes.providers import FAKES
+from tests.fakes.providers import FAKES, trust_for
 
 ROOT = Path(__file__).parents[1]
 
@@ -91,6 +91,7 @@ async def run(
             "DISCORD_TOKEN": fake.token,
             "FAL_KEY": fal.api_key,
             "FAL_BASE_URL": FAKES["fal"].base_url(fal),
+            **trust_for({"fal": fal}),
             "DATABASE_PATH": str(database),
             "MAX_RUNNING_JOBS": str(jobs * 2),
             "MAX_STARTS_PER_SECOND": str(starts_per_second),

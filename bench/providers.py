@@ -30,6 +30,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.models import GenerationRequest
+from bot.origins import origin_of, parse_origin
 from bot.providers.base import ProviderConfig
 from bot.providers.http import HttpClient
 from bot.providers.registry import ADAPTERS
@@ -126,8 +127,17 @@ async def measure(
 
 async def ours(name: str, fake: FakeProviderServer, http: HttpClient, **kw: Any) -> Row:
     """Jobs through this project's adapter, as the bot runs it."""
-    config = ProviderConfig(api_key=SecretStr(fake.api_key), base_url=FAKES[name].base_url(fake))
-    adapter = ADAPTERS[name](http, config)
+    spec = FAKES[name]
+    config = ProviderConfig(
+        api_key=SecretStr(fake.api_key),
+        base_url=spec.base_url(fake),
+        api_hosts=tuple(map(parse_origin, spec.api_origins(fake))),
+    )
+    # Trusted as the bot's settings would trust them: base URL, API and media hosts.
+    trusted = http.trusting(
+        origin_of(config.base_url), *spec.api_origins(fake), *spec.media_origins(fake)
+    )
+    adapter = ADAPTERS[name](trusted, config)
 
     async def job(prompt: str) -> None:
         await adapter.generate(GenerationRequest(prompt=prompt, aspect_ratio="16:9"))

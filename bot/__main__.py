@@ -189,6 +189,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             reference=args.reference,
             strength=args.strength,
             output=args.output,
+            max_tolerance=settings.max_safety_tolerance,
         )
         async with open_core(settings) as core:
             if not core.router.providers:

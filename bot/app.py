@@ -8,14 +8,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from bot.pipeline.service import Pipeline
+from bot.providers.guard import guarded_session
 from bot.providers.http import HttpClient
 from bot.providers.registry import build_providers
 from bot.providers.router import Router
+from bot.providers.trust import TrustPolicy
 from bot.settings import Settings
 from bot.storage import state
 from bot.storage.db import Database
+from bot.storage.lock import instance_lock
 
 USER_AGENT = "imagine-bot/0.1 (+https://github.com/imagine-bot)"
 
@@ -48,19 +52,30 @@ class Service:
 
 
 @asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Open the one HTTP session, build the providers and the router; close them on exit."""
+async def open_core(
+    settings: Settings, *, resolver: AbstractResolver | None = None
+) -> AsyncIterator[Core]:
+    """Open the one HTTP session, build the providers and the router; close them on exit.
+
+    ``resolver`` replaces aiohttp's DNS resolver under the address guard (tests use it so
+    that nothing leaves the machine).
+    """
     timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
+    policy = TrustPolicy.from_settings(settings)
     # A running job may hold a status stream, a download and a request at once; aiohttp's
     # default of 100 connections would make jobs queue for a socket.
-    connector = aiohttp.TCPConnector(limit=max(100, 4 * settings.max_running_jobs))
-    async with aiohttp.ClientSession(
-        timeout=timeout, headers={"User-Agent": USER_AGENT}, connector=connector
+    async with guarded_session(
+        policy,
+        resolver=resolver,
+        limit=max(100, 4 * settings.max_running_jobs),
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
     ) as session:
         http = HttpClient(
             session,
             timeout=settings.http_timeout,
             max_download_bytes=settings.download_max_mb * 1024 * 1024,
+            policy=policy,
         )
         router = Router(
             build_providers(settings, http), concurrency=dict(settings.provider_concurrency)
@@ -69,11 +84,18 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
 
 
 @asynccontextmanager
-async def open_service(settings: Settings) -> AsyncIterator[Service]:
-    """Open the core and the database (migrated), and build the pipeline over them."""
-    async with open_core(settings) as core:
-        db = await Database.open(settings.database_path)
-        try:
-            yield Service(core=core, db=db, pipeline=Pipeline(db, core.router, settings))
-        finally:
-            await db.close()
+async def open_service(
+    settings: Settings, *, resolver: AbstractResolver | None = None
+) -> AsyncIterator[Service]:
+    """Open the core and the database (migrated), and build the pipeline over them.
+
+    The database is this process's alone while it runs (``storage.lock``): a second
+    process on it is refused with AlreadyRunning before anything is opened.
+    """
+    with instance_lock(settings.database_path):
+        async with open_core(settings, resolver=resolver) as core:
+            db = await Database.open(settings.database_path)
+            try:
+                yield Service(core=core, db=db, pipeline=Pipeline(db, core.router, settings))
+            finally:
+                await db.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.app import Core
 from bot.errors import BadCredentials, ImagineError, InvalidRequest
-from bot.images import probe
+from bot.images import ALLOWED_IMAGES, ImageRefused, probe
 from bot.models import GenerationRequest, GenerationResult, ReferenceImage
 from bot.providers.base import Provider, describe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES, Settings
@@ -33,8 +33,15 @@ def build_request(
     reference: str | None,
     strength: float,
     output: Path,
+    max_tolerance: int = 6,
 ) -> GenerationRequest:
     """The request the flags describe; the format follows ``-o``'s suffix unless given."""
+    if tolerance > max_tolerance:
+        raise InvalidRequest(
+            f"{tolerance} is above this bot's ceiling",
+            field="tolerance",
+            allowed=f"0 to {max_tolerance} (MAX_SAFETY_TOLERANCE)",
+        )
     fmt = output_format or SUFFIX_FORMATS.get(output.suffix.lower(), "jpeg")
     ref = None
     if reference is not None:
@@ -44,10 +51,10 @@ def build_request(
             data = Path(reference).read_bytes()
             try:
                 info = probe(data)
-            except ValueError as exc:
+            except ImageRefused as exc:
                 raise InvalidRequest(
-                    f"{reference} is {exc}", field="reference", allowed="a JPEG, PNG or WebP file"
-                ) from exc
+                    f"{reference}: {exc}", field="reference", allowed=ALLOWED_IMAGES
+                ) from None
             ref = ReferenceImage(data=data, content_type=info.content_type)
     return GenerationRequest.parse(
         prompt=prompt,

@@ -269,6 +269,26 @@ class TaskFailed(ProviderError):
         return "The image provider could not finish this image."
 
 
+class ProviderFault(ProviderError):
+    """The provider's answer broke the bot's rules, so the bot refused it: a link it will not
+    follow (a private address, plain http, another host for the key) or a file that is not a
+    safe image. ``reason`` is the bot's own sentence, never the provider's text. It counts
+    against the provider's health; the job is not sent elsewhere, since the provider already
+    has it.
+    """
+
+    failover = True
+
+    def __init__(self, detail: str = "", *, reason: str, **kw) -> None:
+        kw.setdefault("accepted", True)
+        super().__init__(detail or reason, **kw)
+        self.reason = reason
+
+    @property
+    def user_message(self) -> str:
+        return f"The image provider's answer was refused: {self.reason}."
+
+
 class Cancelled(ImagineError):
     """The job was cancelled by its owner or a moderator."""
 

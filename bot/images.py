@@ -1,19 +1,35 @@
-"""Reading what an image file really is, and fitting generated images under upload limits."""
+"""Reading what an image file really is, and fitting generated images under upload limits.
+
+Every image the bot reads (a provider's result, a member's reference, a file the operator
+passes to ``generate``) goes through ``probe`` and ``opened``: the header is read first,
+and a file that is not an image, is not the type it says, or has more than ``MAX_PIXELS``
+pixels is refused with ``ImageRefused`` before anything is decoded. Pillow's own errors
+never leave this module.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from bot.models import GeneratedImage
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_NAMES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WebP"}
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+# Spellings of the same type seen in the wild.
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
+
+# About ten FLUX Ultra images (4 MP each); decoding one takes some 120 MB of memory.
+MAX_PIXELS = 40_000_000
+ALLOWED_IMAGES = f"a JPEG, PNG or WebP image of at most {MAX_PIXELS // 1_000_000} megapixels"
 
 MIN_LIMIT = 1024
 REQUEST_LIMIT = 25 * 1024 * 1024
@@ -30,6 +46,12 @@ _SAMPLE_MIN_HEIGHT = 256
 # libwebp effort: within a few per cent of the default's size at about half its time.
 _WEBP_METHOD = 2
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_ALLOWED_TYPES = "allowed: JPEG, PNG or WebP"
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+class ImageRefused(ValueError):
+    """Bytes the bot will not decode; the message names the problem and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -41,17 +63,57 @@ class ImageInfo:
     height: int
 
 
-def probe(data: bytes) -> ImageInfo:
-    """Read type and pixel size from the header alone; ValueError if it is not an image we post."""
+def probe(data: bytes, *, declared: str | None = None, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Read type and pixel size from the header alone; ImageRefused for anything we won't decode.
+
+    ``declared`` is the type the file came with (an HTTP Content-Type, an attachment's type):
+    an image type that differs from what the bytes are is refused; anything else (none, or
+    ``application/octet-stream``) is ignored.
+    """
+    with opened(data, declared=declared, max_pixels=max_pixels) as image:
+        return ImageInfo(_MIME[image.format or ""], *image.size)
+
+
+@contextmanager
+def opened(
+    data: bytes, *, declared: str | None = None, max_pixels: int = MAX_PIXELS
+) -> Iterator[Image.Image]:
+    """The image, checked from its header and not yet decoded: the one way in to Pillow."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            fmt, (width, height) = image.format, image.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError("not a readable image") from exc
-    mime = _MIME.get(fmt or "")
-    if mime is None:
-        raise ValueError(f"unsupported image format {fmt}")
-    return ImageInfo(mime, width, height)
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        found = _BOMB_PIXELS.search(str(exc))
+        size = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+        raise ImageRefused(f"the image is {size}; the limit is {_megapixels(max_pixels)}") from None
+    except Exception as exc:  # Pillow signals a bad file with many exception types
+        raise ImageRefused("the file is not a readable image") from exc
+    with image:
+        mime = _MIME.get(image.format or "")
+        if mime is None:
+            raise ImageRefused(f"the file is a {image.format or 'unknown'} image; {_ALLOWED_TYPES}")
+        claimed = _ALIASES.get(_bare(declared), _bare(declared))
+        if claimed.startswith("image/") and claimed != mime:
+            raise ImageRefused(
+                f"the file says it is {claimed} but is a {_NAMES[mime]} image; "
+                "a file must be the type it says"
+            )
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise ImageRefused("the image has no pixels")
+        if width * height > max_pixels:
+            raise ImageRefused(
+                f"the image is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels); "
+                f"the limit is {_megapixels(max_pixels)}"
+            )
+        yield image
+
+
+def _bare(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:g} megapixels"
 
 
 @dataclass(frozen=True)
@@ -96,28 +158,32 @@ def fit(image: GeneratedImage, limit: int) -> Upload:
        measured) backs off any overshoot, usually in two encodes. Sizes shrink strictly
        until 1×1, which fits any limit of at least 1 KiB, so this ends.
 
-    ValueError for a limit under 1 KiB or bytes Pillow cannot read.
+    ValueError for a limit under 1 KiB; ImageRefused for bytes ``probe`` would refuse or
+    Pillow cannot decode.
     """
     _check_limit(limit)
     if len(image.data) <= limit:
         return _untouched(image)
-    try:
-        opened = Image.open(io.BytesIO(image.data))
-        opened.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ValueError("not a readable image") from exc
-    with opened:
-        source_format = opened.format or ""
-        icc = opened.info.get("icc_profile")
-        if icc and len(icc) > limit // 16:
-            icc = None
-        if source_format == "PNG":
-            lossless = _optimised_png(opened, limit, icc)
-            if lossless is not None:
-                return Upload(lossless, "image/png", *opened.size, "PNG optimised")
-        picture, has_alpha = _for_lossy(opened)
-        lossy_format = "WEBP" if source_format == "WEBP" or has_alpha else "JPEG"
-        return _lossy(picture, lossy_format, limit, icc)
+    with opened(image.data) as source:
+        try:
+            source.load()
+        except Exception as exc:
+            raise ImageRefused("the file is not a readable image") from exc
+        return _fitted(source, limit)
+
+
+def _fitted(source: Image.Image, limit: int) -> Upload:
+    source_format = source.format or ""
+    icc = source.info.get("icc_profile")
+    if icc and len(icc) > limit // 16:
+        icc = None
+    if source_format == "PNG":
+        lossless = _optimised_png(source, limit, icc)
+        if lossless is not None:
+            return Upload(lossless, "image/png", *source.size, "PNG optimised")
+    picture, has_alpha = _for_lossy(source)
+    lossy_format = "WEBP" if source_format == "WEBP" or has_alpha else "JPEG"
+    return _lossy(picture, lossy_format, limit, icc)
 
 
 async def fit_all(

@@ -84,9 +84,10 @@ _INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
     (0xE0000, 0xE007F),  # tags
     (0xE0100, 0xE01EF),  # variation selectors supplement
 )
-_INVISIBLE = re.compile(
+INVISIBLE = re.compile(
     "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _INVISIBLE_RANGES) + "]"
 )
+_INVISIBLE = INVISIBLE
 
 # Combining accents that NFKD splits off Latin, Greek and Cyrillic letters.
 _MARKS = re.compile(
@@ -312,11 +313,13 @@ class Blocklist:
             raise PromptBlocked(phrase)
 
 
-def request_tolerance(settings: GuildSettings, *, age_restricted: bool) -> int:
-    """The safety tolerance to request: the guild's, or its ceiling in age-restricted channels."""
+def request_tolerance(settings: GuildSettings, *, age_restricted: bool, ceiling: int = 6) -> int:
+    """The safety tolerance to request: the guild's, or its ceiling in age-restricted channels,
+    never above the operator's ``ceiling`` (MAX_SAFETY_TOLERANCE)."""
+    tolerance = settings.safety_tolerance
     if age_restricted:
-        return max(settings.safety_tolerance, settings.nsfw_channel_tolerance)
-    return settings.safety_tolerance
+        tolerance = max(tolerance, settings.nsfw_channel_tolerance)
+    return min(tolerance, ceiling)
 
 
 @dataclass(frozen=True)

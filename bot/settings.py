@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.origins import BadOrigin, Origin, parse_origin
+
 PROVIDER_NAMES: tuple[str, ...] = (
     "bfl",
     "fal",
@@ -90,6 +92,56 @@ class Settings(BaseSettings):
     download_max_mb: int = Field(default=40, ge=1, le=512)
 
     log_level: str = "INFO"
+
+    # --- security (issue 10) ---------------------------------------------------------
+    # The most permissive safety tolerance any guild, channel or --tolerance may use.
+    max_safety_tolerance: int = Field(default=6, ge=0, le=6)
+    # Extra origins the bot may fetch from as written (http, private addresses): a proxy,
+    # an internal CDN. "https://cdn.example.com,http://10.0.0.5:8080" or bare hosts.
+    trusted_hosts: Annotated[tuple[Origin, ...], NoDecode] = ()
+    # More API origins that get one provider's key: "bfl=https://bfl-poll.example.com,...".
+    provider_api_hosts: Annotated[dict[str, tuple[Origin, ...]], NoDecode] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        try:
+            return tuple(o if isinstance(o, Origin) else parse_origin(str(o)) for o in value)
+        except BadOrigin as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("provider_api_hosts", mode="before")
+    @classmethod
+    def _api_origins(cls, value: Any) -> Any:
+        pairs: list[tuple[str, Any]]
+        if isinstance(value, str):
+            pairs = []
+            for part in filter(None, (p.strip() for p in value.split(","))):
+                name, sep, origin = part.partition("=")
+                if not sep:
+                    raise ValueError(
+                        f"{part!r} is not provider=origin (e.g. bfl=https://bfl-poll.example.com)"
+                    )
+                pairs.append((name.strip().lower(), origin.strip()))
+        else:
+            pairs = [(n, o) for n, many in dict(value).items() for o in many]
+        unknown = sorted({name for name, _ in pairs if name not in PROVIDER_NAMES})
+        if unknown:
+            raise ValueError(
+                f"unknown provider {', '.join(unknown)}; choose from {', '.join(PROVIDER_NAMES)}"
+            )
+        mapping: dict[str, tuple[Origin, ...]] = {}
+        try:
+            for name, origin in pairs:
+                parsed = origin if isinstance(origin, Origin) else parse_origin(str(origin))
+                mapping[name] = (*mapping.get(name, ()), parsed)
+        except BadOrigin as exc:
+            raise ValueError(str(exc)) from None
+        return mapping
 
     @field_validator("provider_order", mode="before")
     @classmethod

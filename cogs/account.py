@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.models import JobStatus
+from cogs.delivery import UNTOLD
 from cogs.render import COLOUR, preview
 from cogs.views import queue_view
 
@@ -67,15 +68,29 @@ class Account(commands.Cog):
     @app_commands.command(name="queue", description="Your waiting and running images")
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
-        """Each of your unfinished jobs with its position, each with a Cancel button."""
+        """Each of your unfinished jobs with its position and a Cancel button, after any
+        endings the bot could not tell you in time (once each)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = await self.bot.pipeline.jobs_of(interaction.guild_id or 0, interaction.user.id)
+        guild, user = interaction.guild_id or 0, interaction.user.id
+        pipeline = self.bot.pipeline
+        found = await pipeline.jobs_of(guild, user)
+        missed = await pipeline.ended_with_note(guild, user, UNTOLD, limit=5)
+        lines = []
+        if missed:
+            lines.append("**While you were away**")
+            lines += [str(job.context[UNTOLD]) for job in reversed(missed)]
+            for job in missed:
+                rest = {k: v for k, v in job.context.items() if k != UNTOLD}
+                await pipeline.set_context(job.id, rest)
         if not found:
+            lines.append("You have no images waiting or being made.")
             await interaction.followup.send(
-                "You have no images waiting or being made.", ephemeral=True
+                "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
-        lines, cancellable = [], []
+        if missed:
+            lines.append("**Now**")
+        cancellable = []
         for number, (job, estimate) in enumerate(found, start=1):
             cancellable.append((number, job))
             if job.status is JobStatus.QUEUED:
@@ -87,7 +102,7 @@ class Account(commands.Cog):
                 )
             else:
                 where = "being made"
-            lines.append(f"**#{number}** {where}\n{preview(job.request.prompt)}")
+            lines.append(f"**#{number}** {where}\n{preview(job.request.prompt, public=False)}")
         view = queue_view(cancellable)
         await interaction.followup.send(
             "\n".join(lines)[:2000],

@@ -3,10 +3,15 @@
 Each job keeps one public status message: the response to its interaction. It is
 edited only when its text changes, and at most every ``edit_every`` seconds; the
 result replaces it. The interaction's token lives 15 minutes, so a job that ends
-later is posted in the channel with the bot token, replying to the status message.
+later is posted in the channel with the bot token, and the status message is then
+deleted with the bot token too: no placeholder stays behind.
 Delivery is idempotent by job: editing ``@original`` again changes nothing, and a
 channel post is made once (its id is stored on the job; Discord's enforced nonce
 covers a crash between the post and that store).
+
+Why a job ended without images is never public: while the token lives it is an
+ephemeral follow-up; later it goes by direct message, and if the member does not take
+direct messages from the bot it is kept on the job (``context["untold"]``) for /queue.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ TOKEN_MARGIN = 30.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # Discord error codes after which the interaction's message can no longer be edited.
 INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE = 50027, 10015, 10008
+UNTOLD = "untold"  # context key: an ending the member could not be told yet
 
 
 def interaction_context(interaction: discord.Interaction, status_message_id: int | None) -> dict:
@@ -94,6 +100,7 @@ class DiscordEvents:
         self._status.pop(job.id, None)
         ctx = job.context
         if ctx.get("result_message_id"):
+            await self._remove_status(job)  # posted before a crash; the status may remain
             return
         if not plan.post:
             await self._tell_privately(job, render.withheld_text(job, plan))
@@ -129,6 +136,7 @@ class DiscordEvents:
             await self._post_in_channel(job, embed=embed, files=files, view=view)
         except discord.HTTPException as exc:
             raise _delivery_error(exc) from exc
+        await self._remove_status(job)
 
     async def finished(self, job: Job) -> None:
         """A job that ended without images: its status goes, the member is told why, privately."""
@@ -221,10 +229,13 @@ class DiscordEvents:
         return webhook
 
     async def _tell_privately(self, job: Job, text: str, *, quiet: bool = False) -> None:
-        """Remove the public status and tell the member alone (only a channel reply is
-        possible once the token has expired). ``quiet``: the member already knows."""
+        """Remove the public status and tell the member alone: an ephemeral follow-up while
+        the token lives, else a direct message, else a note /queue shows. ``quiet``: the
+        member already knows."""
         if not self._token_alive(job):
-            await self._post_in_channel(job, content=f"<@{job.user_id}> {text}")
+            await self._remove_status(job)
+            if not quiet:
+                await self._tell_later(job, text)
             return
         webhook = self._webhook(job)
         with contextlib.suppress(discord.NotFound):
@@ -232,29 +243,46 @@ class DiscordEvents:
         if not quiet:
             await webhook.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    async def _post_in_channel(self, job: Job, **message: Any) -> None:
+    async def _tell_later(self, job: Job, text: str) -> None:
+        """A direct message; if the member takes none from the bot, a note for /queue."""
+        try:
+            channel = await self.bot.create_dm(discord.Object(job.user_id))
+            await channel.send(text, allowed_mentions=NO_MENTIONS)
+            return
+        except discord.HTTPException as exc:
+            log.info("job %d: no direct message to its member (%s); kept for /queue", job.id, exc)
+        await self.bot.pipeline.set_context(job.id, {**job.context, UNTOLD: text})
+
+    async def _remove_status(self, job: Job) -> None:
+        """Delete the public status message with the bot token (the interaction's is gone)."""
         ctx = job.context
-        channel = self.bot.get_channel(int(ctx["channel_id"])) or await self.bot.fetch_channel(
-            int(ctx["channel_id"])
-        )
+        if not ctx.get("status_message_id"):
+            return
+        try:
+            channel = await self._channel(job)
+            await channel.get_partial_message(int(ctx["status_message_id"])).delete()
+        except discord.HTTPException as exc:
+            if not isinstance(exc, discord.NotFound):
+                log.warning("could not remove the status of job %d: %s", job.id, exc)
+
+    async def _channel(self, job: Job) -> Any:
+        channel_id = int(job.context["channel_id"])
+        channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
         assert isinstance(channel, discord.abc.Messageable)
-        reference = None
-        if ctx.get("status_message_id"):
-            reference = discord.MessageReference(
-                message_id=int(ctx["status_message_id"]),
-                channel_id=int(ctx["channel_id"]),
-                fail_if_not_exists=False,
-            )
+        return channel
+
+    async def _post_in_channel(self, job: Job, **message: Any) -> None:
+        """Post a late result in the channel (the status it replaced is deleted after)."""
+        ctx = job.context
+        channel = await self._channel(job)
         message.setdefault("content", f"<@{job.user_id}>, here is your image.")
         # With a nonce, discord.py asks Discord to enforce it: a repeat returns the first post.
         sent = await channel.send(
             **message,
-            reference=reference,  # type: ignore[arg-type]
             nonce=f"imagine-{job.id}"[:25],
             allowed_mentions=NO_MENTIONS,
         )
-        if "files" in message:
-            await self.bot.pipeline.set_context(job.id, {**ctx, "result_message_id": sent.id})
+        await self.bot.pipeline.set_context(job.id, {**ctx, "result_message_id": sent.id})
 
     def _label(self, job: Job) -> str:
         provider = self.bot.service.core.router.providers.get(job.provider or "")

@@ -23,6 +23,7 @@ from bot.models import (
     ReferenceImage,
 )
 from bot.pipeline.service import Submission
+from bot.providers.references import read_reference
 from cogs import errors
 from cogs.delivery import interaction_context
 
@@ -68,7 +69,7 @@ def reference_from(attachment: discord.Attachment | None) -> ReferenceImage | No
         raise InvalidRequest(
             f"{attachment.filename} is too large", field="reference", allowed=allowed
         )
-    return ReferenceImage(url=attachment.url)
+    return ReferenceImage(url=attachment.url, content_type=kind)
 
 
 class Imagine(commands.Cog):
@@ -137,6 +138,15 @@ class Imagine(commands.Cog):
         """Acknowledge at once, admit the job, and make the placeholder its status message."""
         response = await interaction.response.defer(thinking=True)
         status_id = response.message_id if response is not None else None
+        reference = request.reference
+        if reference is not None and reference.url is not None:
+            try:
+                await read_reference(
+                    self.bot.service.core.http, reference.url, declared=reference.content_type
+                )
+            except ImagineError as exc:
+                await errors.tell(interaction, exc, "/imagine reference")
+                return
         submission = Submission(
             guild_id=interaction.guild_id or 0,
             user_id=interaction.user.id,
@@ -195,7 +205,8 @@ class Imagine(commands.Cog):
         chosen = index or 0
         if chosen >= len(attachments):
             raise NotAllowed("That image is no longer attached to the message.")
-        reference = ReferenceImage(url=attachments[chosen].url)
+        chosen_file = attachments[chosen]
+        reference = ReferenceImage(url=chosen_file.url, content_type=chosen_file.content_type)
         return request.model_copy(update={"reference": reference, "count": 1, "seed": None})
 
 

@@ -32,6 +32,7 @@ from cogs.mod_support import (
     blocklist_pages,
     change_line,
     check_channel,
+    check_operator_ceiling,
     check_range,
     clip,
     list_change,
@@ -114,11 +115,14 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     ) -> None:
         """Set the tolerance (and ceiling) and show what each provider will be sent."""
         check_range("tolerance", tolerance, 0, 6, TOLERANCE_WORDS)
+        max_tolerance = self.bot.service.core.settings.max_safety_tolerance
+        check_operator_ceiling("tolerance", tolerance, max_tolerance)
         current = await self.directory.settings(interaction.guild_id or 0)
         changes: dict[str, int] = {"safety_tolerance": tolerance}
         raised = False
         if age_restricted is not None:
             check_range("age_restricted", age_restricted, 0, 6, TOLERANCE_WORDS)
+            check_operator_ceiling("age_restricted", age_restricted, max_tolerance)
             if age_restricted < tolerance:
                 raise NotAllowed(
                     f"`age_restricted` ({age_restricted}) can't be below the tolerance "
@@ -133,7 +137,10 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         await interaction.response.defer(ephemeral=True, thinking=True)
         before, after = await self._change(interaction, **changes)
         providers = self.bot.service.core.router.providers.values()
-        await self._reply(interaction, safety_reply(before, after, providers, raised=raised))
+        await self._reply(
+            interaction,
+            safety_reply(before, after, providers, raised=raised, max_tolerance=max_tolerance),
+        )
 
     # --- nsfw --------------------------------------------------------------------------
 
@@ -395,6 +402,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             prices={p.name: self.directory.price_of(state.settings, p.name) for p in providers},
             blocked=len(state.blocklist),
             banned=len(state.banned),
+            max_tolerance=self.bot.service.core.settings.max_safety_tolerance,
         )
         await interaction.followup.send(
             embed=settings_embed(facts), ephemeral=True, allowed_mentions=NO_MENTIONS

@@ -16,7 +16,7 @@ from discord import app_commands
 
 from bot.errors import NotAllowed
 from bot.models import GenerationRequest, GuildSettings, NsfwPolicy
-from bot.providers.capabilities import Capabilities, make_plan
+from bot.providers.capabilities import OWN_FILTER_TOLERANCE, Capabilities, make_plan
 from bot.safety import normalize_phrase
 from cogs.render import COLOUR
 
@@ -73,6 +73,7 @@ class GuildFacts:
     prices: dict[str, int]
     blocked: int
     banned: int
+    max_tolerance: int = 6  # the operator's MAX_SAFETY_TOLERANCE
 
 
 def shown(value: Any) -> str:
@@ -97,34 +98,36 @@ def _typed(name: str, value: int) -> str:
     return f'"{value}"' if name in STRING_TOLERANCE else str(value)
 
 
-def sent_tolerance(provider: ProviderLike, tolerance: int) -> str | None:
-    """What the provider is sent for ``tolerance``, in its type and range (None: not settable)."""
+def sent_tolerance(provider: ProviderLike, tolerance: int) -> str:
+    """Whether the provider serves ``tolerance`` and what it is sent, or why it is skipped."""
     name, label, caps = provider.name, provider.label, provider.capabilities
+    refusal = caps.tolerance_refusal(tolerance)
+    if refusal is not None:
+        return f"skipped: {refusal}"
     if caps.safety_tolerance is None:
-        return None
+        return f"serves; takes no tolerance, its own filter counts as {OWN_FILTER_TOLERANCE}"
     probe = GenerationRequest(prompt="probe", safety_tolerance=tolerance)
     sent = make_plan(name, caps, probe).safety_tolerance
     assert sent is not None
-    text = _typed(name, sent)
+    text = f"serves, sent {_typed(name, sent)}"
     if sent != tolerance:
         low, high = caps.safety_tolerance
-        text += f" (clamped from {tolerance}; {label} accepts {low}–{high})"
+        text += f" (stricter than {tolerance}; {label} accepts {low}–{high})"
     return text
 
 
-def provider_lines(providers: Iterable[ProviderLike], tolerance: int, ceiling: int) -> list[str]:
-    """One line per enabled provider, in order: what it receives here and in age-restricted
-    channels."""
+def provider_lines(
+    providers: Iterable[ProviderLike], tolerance: int, ceiling: int, *, max_tolerance: int = 6
+) -> list[str]:
+    """One line per enabled provider, in order: whether it serves this guild (and what it is
+    sent) or is skipped and why, everywhere and in age-restricted channels. Both tolerances
+    are first capped at the operator's ``max_tolerance``."""
+    tolerance, ceiling = min(tolerance, max_tolerance), min(ceiling, max_tolerance)
     lines = []
     for provider in providers:
-        everywhere = sent_tolerance(provider, tolerance)
-        if everywhere is None:
-            lines.append(f"• {provider.label}: cannot be set — its own filter applies")
-            continue
-        line = f"• {provider.label}: {everywhere}"
+        line = f"• {provider.label}: {sent_tolerance(provider, tolerance)}"
         if ceiling != tolerance:
-            adult = sent_tolerance(provider, ceiling)
-            line += f"; age-restricted channels: {adult}"
+            line += f"; age-restricted channels: {sent_tolerance(provider, ceiling)}"
         lines.append(line)
     return lines or ["• no provider is enabled"]
 
@@ -135,8 +138,9 @@ def safety_reply(
     providers: Iterable[ProviderLike],
     *,
     raised: bool,
+    max_tolerance: int = 6,
 ) -> str:
-    """The /mod safety answer: both tolerances before → after, and what each provider gets."""
+    """The /mod safety answer: both tolerances before → after, and which providers serve."""
     lines = [
         "**Safety tolerance** (0 strictest … 6 most permissive)",
         change_line("Everywhere", before.safety_tolerance, after.safety_tolerance),
@@ -149,8 +153,13 @@ def safety_reply(
             f"The age-restricted ceiling was raised to {after.nsfw_channel_tolerance} with it: "
             "it can't be below the tolerance."
         )
-    lines.append("**What each provider will be sent**")
-    lines += provider_lines(providers, after.safety_tolerance, after.nsfw_channel_tolerance)
+    lines.append("**Which providers serve this server, and what each is sent**")
+    lines += provider_lines(
+        providers,
+        after.safety_tolerance,
+        after.nsfw_channel_tolerance,
+        max_tolerance=max_tolerance,
+    )
     lines.append("Takes effect from the next /imagine.")
     return "\n".join(lines)
 
@@ -214,9 +223,16 @@ def settings_embed(facts: GuildFacts) -> discord.Embed:
         inline=False,
     )
     embed.add_field(
-        name="Sent to providers",
+        name="Providers serving this server",
         value=clip(
-            "\n".join(provider_lines(facts.providers, s.safety_tolerance, s.nsfw_channel_tolerance))
+            "\n".join(
+                provider_lines(
+                    facts.providers,
+                    s.safety_tolerance,
+                    s.nsfw_channel_tolerance,
+                    max_tolerance=facts.max_tolerance,
+                )
+            )
         ),
         inline=False,
     )
@@ -280,6 +296,15 @@ def check_range(option: str, value: float, low: float, high: float, words: str) 
     """Refuse a number outside what the setting allows, saying what is allowed."""
     if not low <= value <= high:
         raise NotAllowed(f"`{option}` must be {words}; you gave {value:g}. Nothing was changed.")
+
+
+def check_operator_ceiling(option: str, value: int, max_tolerance: int) -> None:
+    """Refuse a tolerance above the operator's MAX_SAFETY_TOLERANCE, saying what is allowed."""
+    if value > max_tolerance:
+        raise NotAllowed(
+            f"`{option}` can be at most {max_tolerance} on this bot: its operator set that "
+            f"ceiling (MAX_SAFETY_TOLERANCE); you gave {value}. Nothing was changed."
+        )
 
 
 def phrase_key(phrase: str) -> str:

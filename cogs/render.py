@@ -1,7 +1,16 @@
-"""How jobs look in Discord: status lines and the result embed. Pure: no I/O."""
+"""How jobs look in Discord: status lines and the result embed. Pure: no I/O.
+
+A prompt is shown two ways. Where others see it (the public status line, the result
+embed) it is made inert: hidden and direction-changing characters removed
+(``bot.text.inert``), then markdown, ``<…>`` tokens (mentions, channels, timestamps) and
+@everyone/@here escaped, so it reads as plain text. Where only the member sees it (their
+private messages, /queue) it is as they typed it, escaped only so that it reads literally.
+The provider always receives it exactly as typed.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import discord
@@ -11,6 +20,7 @@ from bot.models import JobStatus
 from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from bot.safety import DeliveryPlan
+from bot.text import inert
 
 PROMPT_PREVIEW = 120
 COLOUR = discord.Colour(0x5865F2)
@@ -24,10 +34,33 @@ def _wait(seconds: float) -> str:
     return f"in about {round(seconds / 60)} min"
 
 
-def preview(prompt: str) -> str:
-    """The prompt shortened for a status line, quoted."""
-    short = prompt if len(prompt) <= PROMPT_PREVIEW else prompt[: PROMPT_PREVIEW - 1] + "…"
-    return f"> {short}"
+_EVERYONE = re.compile(r"@(everyone|here)")
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def literal(text: str) -> str:
+    """Text that Discord shows as written: markdown, ``<…>`` tokens and @everyone escaped."""
+    escaped = discord.utils.escape_markdown(text).replace("<", "\\<")
+    return _EVERYONE.sub(r"\\@\1", escaped)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def public_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
+    """The prompt as others see it: inert, escaped, at most ``limit`` characters before escaping."""
+    return literal(_cut(inert(prompt), limit))
+
+
+def own_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
+    """The prompt as its author typed it (line breaks as spaces), escaped to read literally."""
+    return literal(_cut(_BREAKS.sub(" ", prompt), limit))
+
+
+def preview(prompt: str, *, public: bool = True) -> str:
+    """The prompt shortened for a status line, quoted; ``public=False`` for the member's eyes."""
+    return f"> {public_prompt(prompt) if public else own_prompt(prompt)}"
 
 
 def queued_text(job: Job, estimate: Estimate | None) -> str:
@@ -48,15 +81,15 @@ def generating_text(job: Job, elapsed: float) -> str:
 
 
 def ended_text(job: Job) -> str:
-    """What replaces the status when a job ends without images."""
+    """What the member alone is told when a job ends without images."""
     reason = job.error or "The job ended."
     icon = {JobStatus.CANCELLED: "🚫", JobStatus.MODERATED: "🛡️"}.get(job.status, "✖")
-    return f"{icon} {reason} Nothing was charged.\n{preview(job.request.prompt)}"
+    return f"{icon} {reason} Nothing was charged.\n{preview(job.request.prompt, public=False)}"
 
 
 def withheld_text(job: Job, plan: DeliveryPlan) -> str:
-    """When every image was held back by the server's NSFW policy."""
-    return f"⚠️ {plan.notice}\n{preview(job.request.prompt)}"
+    """When every image was held back by the server's NSFW policy (told to the member alone)."""
+    return f"⚠️ {plan.notice}\n{preview(job.request.prompt, public=False)}"
 
 
 def result_embed(
@@ -69,7 +102,7 @@ def result_embed(
 ) -> discord.Embed:
     """The embed under the images: prompt, seed, aspect, provider, credits, time, notes."""
     request = job.request
-    embed = discord.Embed(description=request.prompt[:4000], colour=COLOUR)
+    embed = discord.Embed(description=public_prompt(request.prompt, 2000), colour=COLOUR)
     seed = job.result.seed if job.result and job.result.seed is not None else request.seed
     embed.add_field(name="Seed", value=str(seed) if seed is not None else "random")
     embed.add_field(name="Aspect", value=request.aspect_ratio)

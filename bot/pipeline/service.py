@@ -179,7 +179,9 @@ class Pipeline:
         request = sub.request.model_copy(
             update={
                 "safety_tolerance": request_tolerance(
-                    cache.settings, age_restricted=sub.age_restricted
+                    cache.settings,
+                    age_restricted=sub.age_restricted,
+                    ceiling=self.operator.max_safety_tolerance,
                 )
             }
         )
@@ -306,6 +308,15 @@ class Pipeline:
             )
         )
         return [(job, self.estimate(job.id)) for job in reversed(found)]
+
+    async def ended_with_note(
+        self, guild_id: int, user_id: int, key: str, *, limit: int = 20
+    ) -> list[Job]:
+        """A member's recently ended jobs whose context holds ``key`` (a note the Discord layer
+        kept for them), newest first."""
+        ended = [S.DONE, S.FAILED, S.CANCELLED, S.MODERATED]
+        found = await self.db.read(lambda c: jobs.of_user(c, guild_id, user_id, ended, limit=limit))
+        return [job for job in found if job.context.get(key)]
 
     async def balance(self, guild_id: int, user_id: int) -> ledger.Balance:
         """The member's credits in this guild (today's allowance topped up first)."""

@@ -23,21 +23,23 @@ from bot.errors import (
     BadCredentials,
     ContentModerated,
     ImagineError,
+    InvalidRequest,
     OutOfCredit,
     ProviderError,
+    ProviderFault,
     ProviderRejected,
     SubmitUnknown,
     TaskFailed,
     Transient,
 )
-from bot.images import probe
+from bot.images import ImageRefused, probe
 from bot.models import (
-    MAX_REFERENCE_BYTES,
     GeneratedImage,
     GenerationRequest,
     GenerationResult,
     Timings,
 )
+from bot.origins import Origin
 from bot.providers.capabilities import Capabilities, Plan, make_plan
 from bot.providers.handles import ImageRef, Intent, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.providers.http import (
@@ -49,6 +51,8 @@ from bot.providers.http import (
     with_retries,
 )
 from bot.providers.polling import DurationEstimator, PollPlanner, PollTuning
+from bot.providers.references import read_reference
+from bot.providers.trust import ApiHosts
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,9 @@ class ProviderConfig:
     model: str | None = None
     extra_urls: Mapping[str, str] = field(default_factory=dict)
     max_wait: float = 600.0
+    # More origins that receive the key (PROVIDER_API_HOSTS), besides the base URL's and the
+    # provider's documented API hosts.
+    api_hosts: tuple[Origin, ...] = ()
 
 
 # --- the adapter base ---------------------------------------------------------------------
@@ -349,8 +356,9 @@ class Provider(ABC):
 
         Reads are repeated on retryable errors. A submit is repeated only when the
         provider surely did not take it (or the request is idempotent), so a job is
-        never started twice.
+        never started twice. The key goes only to this provider's own API hosts.
         """
+        credentials = self.credentials_for(url)
 
         async def once() -> Response:
             resp = await self.http.request(
@@ -359,7 +367,7 @@ class Provider(ABC):
                 provider=self.name,
                 json=json,
                 timeout=timeout,
-                headers={**self.auth_headers(), **(headers or {})},
+                headers={**credentials, **(headers or {})},
             )
             if not resp.ok:
                 error = self.classify(resp, submit=submit)
@@ -373,6 +381,14 @@ class Provider(ABC):
                 once, SUBMIT_RETRY, may_repeat=_surely_not_accepted, sleep=self.sleep
             )
         return await with_retries(once, SUBMIT_RETRY if submit else READ_RETRY, sleep=self.sleep)
+
+    def credentials_for(self, url: str) -> dict[str, str]:
+        """The key's headers for a request to ``url``; ProviderFault when ``url`` is not
+        this provider's own API (an answer pointing elsewhere is not followed)."""
+        own = ApiHosts(self.name, self.config.base_url, frozenset(self.config.api_hosts))
+        if not own.allows(url):
+            raise own.refusal(url)
+        return self.auth_headers()
 
     def parsed(
         self,
@@ -441,11 +457,13 @@ class Provider(ABC):
         async def once() -> tuple[bytes, str | None]:
             return await self.http.download(ref.url, provider=self.name)
 
-        data, _ = await with_retries(once, READ_RETRY, sleep=self.sleep)
+        data, declared = await with_retries(once, READ_RETRY, sleep=self.sleep)
         try:
-            info = probe(data)
-        except ValueError as exc:
-            raise Transient(f"downloaded file is {exc}", provider=self.name, accepted=True) from exc
+            info = probe(data, declared=declared)
+        except ImageRefused as exc:
+            raise ProviderFault(
+                f"result image refused: {exc}", reason=str(exc), provider=self.name
+            ) from None
         return GeneratedImage(
             data=data,
             content_type=info.content_type,
@@ -528,16 +546,9 @@ def generic_error(response: Response, provider: str, *, submit: bool) -> Provide
 async def fetch_reference(http: HttpClient, url: str, provider: str) -> bytes:
     """Download a linked reference image for a provider that takes only bytes."""
     try:
-        data, _ = await http.download(url, provider=provider)
-        probe(data)
-    except (Transient, ValueError) as exc:
+        data, _ = await read_reference(http, url)
+    except InvalidRequest as exc:
         raise ProviderRejected(
-            "the reference image link could not be read as an image",
-            provider=provider,
-            field="reference",
+            f"the reference image: {exc.detail}", provider=provider, field="reference"
         ) from exc
-    if len(data) > MAX_REFERENCE_BYTES:
-        raise ProviderRejected(
-            "the reference image behind the link is too large", provider=provider, field="reference"
-        )
     return data

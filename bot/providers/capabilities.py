@@ -1,8 +1,12 @@
 """What a provider can serve exactly, and how a request maps onto it (the plan).
 
 A caller checks ``Capabilities.refusals`` before submitting; ``make_plan`` then says
-openly what is adapted (several tasks for several images, a tolerance clamped to the
+openly what is adapted (several tasks for several images, a tolerance lowered to the
 provider's range), so nothing is changed silently.
+
+A guild's safety tolerance is a ceiling, never loosened: a provider whose strictest
+setting is above it (fal, Replicate and AIML start at 1), or that cannot take a
+tolerance at all (its own filter is counted as BFL's default, 2), is skipped.
 """
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bot.errors import InvalidRequest
 from bot.models import MAX_PROMPT_CHARS, MAX_SEED, GenerationRequest, OutputFormat
+
+# A provider without a tolerance setting filters as BFL does by default.
+OWN_FILTER_TOLERANCE = 2
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class Capabilities:
             and not self.seed_range[0] <= request.seed <= self.seed_range[1]
         ):
             why.append(f"seed must be from {self.seed_range[0]} to {self.seed_range[1]}")
+        if (why_not := self.tolerance_refusal(request.safety_tolerance)) is not None:
+            why.append(why_not)
         if len(request.prompt) > self.max_prompt_chars:
             why.append(f"prompt longer than {self.max_prompt_chars} characters")
         ref = request.reference
@@ -77,6 +87,20 @@ class Capabilities:
             elif ref.url is not None and not self.reference_url:
                 why.append("takes a reference image only as an upload")
         return why
+
+    def tolerance_refusal(self, tolerance: int) -> str | None:
+        """Why this provider would loosen ``tolerance`` (None when it can honour it)."""
+        if self.safety_tolerance is None:
+            if tolerance < OWN_FILTER_TOLERANCE:
+                return (
+                    f"cannot apply safety tolerance {tolerance}: it takes no tolerance and its "
+                    f"own filter counts as {OWN_FILTER_TOLERANCE}"
+                )
+            return None
+        lowest = self.safety_tolerance[0]
+        if tolerance < lowest:
+            return f"cannot apply safety tolerance {tolerance}: its strictest is {lowest}"
+        return None
 
 
 def _ratio(text: str) -> float:
@@ -104,11 +128,15 @@ def derived_seed(token: str, index: int, seed_range: tuple[int, int]) -> int:
 
 
 def make_plan(name: str, caps: Capabilities, request: GenerationRequest, token: str = "") -> Plan:
-    """Split the request into tasks and clamp the tolerance, saying openly what changed.
+    """Split the request into tasks and fit the tolerance, saying openly what changed.
 
-    Where the provider can look a task up (``caps.lookup``) and the member gave no seed, each
-    task gets a seed derived from ``token``, so a task whose answer was lost can be found.
+    The tolerance is only ever made stricter; InvalidRequest if it would be loosened
+    (a caller that checked ``refusals`` first never sees that). Where the provider can look
+    a task up (``caps.lookup``) and the member gave no seed, each task gets a seed derived
+    from ``token``, so a task whose answer was lost can be found.
     """
+    if (why := caps.tolerance_refusal(request.safety_tolerance)) is not None:
+        raise InvalidRequest(f"{name} {why}", field="safety_tolerance", provider=name)
     notes: list[str] = []
     per = caps.max_images_per_task
     sizes = [per] * (request.count // per) + ([request.count % per] if request.count % per else [])
@@ -128,13 +156,16 @@ def make_plan(name: str, caps: Capabilities, request: GenerationRequest, token: 
     tolerance: int | None
     if caps.safety_tolerance is None:
         tolerance = None
-        notes.append(f"{name} cannot set a safety tolerance; its own filter applies")
+        notes.append(
+            f"{name} cannot set a safety tolerance; its own filter (as strict as "
+            f"{OWN_FILTER_TOLERANCE}) applies"
+        )
     else:
         lo, hi = caps.safety_tolerance
-        tolerance = min(hi, max(lo, request.safety_tolerance))
+        tolerance = min(hi, request.safety_tolerance)
         if tolerance != request.safety_tolerance:
             notes.append(
-                f"safety tolerance {request.safety_tolerance} sent as {tolerance} "
+                f"safety tolerance {request.safety_tolerance} sent as {tolerance}, stricter "
                 f"({name} accepts {lo}–{hi})"
             )
     return Plan(name, tuple(sizes), tuple(seeds), tolerance, tuple(notes), token)

@@ -360,7 +360,7 @@ class FalProvider(Provider):
     async def _follow_stream(self, url: str) -> Done | None:
         """One connection to the status stream: Done at COMPLETED, None if it ends before."""
         async with self.http.event_stream(
-            url, provider=self.name, headers=self.auth_headers(), idle_timeout=STREAM_IDLE
+            url, provider=self.name, headers=self.credentials_for(url), idle_timeout=STREAM_IDLE
         ) as events:
             async for data in events:
                 state = parse_status(json.loads(data))

@@ -3,6 +3,11 @@
 Everything here that decides (Retry-After, backoff, status classes, SSE framing)
 is a pure function; ``HttpClient`` only moves bytes and turns network failures
 into the error taxonomy.
+
+Every URL goes through ``TrustPolicy.check`` first (https, no private IP literals, unless
+the origin is trusted) and no call follows redirects by itself: ``download`` follows a few,
+checking each, and API calls follow none. The session's ``AddressGuard`` (guard.py) then
+checks each address actually connected. A refusal is a ProviderFault.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import aiohttp
 
 from bot.errors import ProviderError, RateLimited, Transient
 from bot.models import decode_base64
+from bot.origins import Origin
+from bot.providers.download import check_url, follow, raise_refusal, read_capped, too_large
+from bot.providers.trust import TrustPolicy
 
 T = TypeVar("T")
 
@@ -183,11 +191,23 @@ class HttpClient:
         timeout: float = DEFAULT_TIMEOUT,
         download_timeout: float = 60.0,
         max_download_bytes: int = 40 * 1024 * 1024,
+        policy: TrustPolicy | None = None,
     ) -> None:
         self._session = session
         self.timeout = timeout
         self.download_timeout = download_timeout
         self.max_download_bytes = max_download_bytes
+        self.policy = policy or TrustPolicy()
+
+    def trusting(self, *origins: str | Origin) -> HttpClient:
+        """The same session with more trusted origins, as an operator's TRUSTED_HOSTS adds."""
+        return HttpClient(
+            self._session,
+            timeout=self.timeout,
+            download_timeout=self.download_timeout,
+            max_download_bytes=self.max_download_bytes,
+            policy=self.policy.trusting(origins),
+        )
 
     async def request(
         self,
@@ -199,17 +219,27 @@ class HttpClient:
         json: Any = None,
         timeout: float | None = None,
     ) -> Response:
-        """Send one request and read the whole answer; network failures become Transient."""
+        """Send one request and read the whole answer; network failures become Transient.
+
+        A redirect is returned as it is, never followed (it would carry the key along).
+        """
+        check_url(self.policy, url, provider, accepted=False)
         client_timeout = aiohttp.ClientTimeout(total=timeout or self.timeout)
         try:
             async with self._session.request(
-                method, url, headers=headers, json=json, timeout=client_timeout
+                method,
+                url,
+                headers=headers,
+                json=json,
+                timeout=client_timeout,
+                allow_redirects=False,
             ) as resp:
-                body = await _read_capped(resp, MAX_BODY_BYTES, provider)
+                body = await read_capped(resp, MAX_BODY_BYTES, provider)
                 return Response(resp.status, resp.headers, body, str(resp.url))
         except ProviderError:
             raise
         except Exception as exc:
+            raise_refusal(exc, provider, url, accepted=False)
             raise network_error(exc, provider, f"{method} {_safe_url(url)}") from exc
 
     @asynccontextmanager
@@ -230,13 +260,17 @@ class HttpClient:
             total=None, sock_connect=self.timeout, sock_read=idle_timeout
         )
         where = f"GET {_safe_url(url)}"
+        check_url(self.policy, url, provider)
         try:
-            resp = await self._session.get(url, headers=headers, timeout=client_timeout)
+            resp = await self._session.get(
+                url, headers=headers, timeout=client_timeout, allow_redirects=False
+            )
         except Exception as exc:
+            raise_refusal(exc, provider, url, accepted=True)
             raise network_error(exc, provider, where, accepted=True) from exc
         async with resp:
             if resp.status != 200:
-                body = await _read_capped(resp, 64 * 1024, provider)
+                body = await read_capped(resp, 64 * 1024, provider)
                 raise StreamRefused(Response(resp.status, resp.headers, body, str(resp.url)))
             events = _events(resp, provider, where)
             try:
@@ -245,38 +279,35 @@ class HttpClient:
                 await events.aclose()
 
     async def download(self, url: str, *, provider: str) -> tuple[bytes, str | None]:
-        """Fetch an image at once, with a size cap and a timeout; never sends credentials."""
+        """Fetch an image at once through the one download path; never sends credentials.
+
+        See ``download.follow`` for the rules each hop meets. Returns the bytes and the
+        type the server gave them.
+        """
         if url.startswith("data:"):
             header = url[5:].partition(",")[0]
+            if len(url) * 3 // 4 > self.max_download_bytes:
+                raise too_large(self.max_download_bytes, provider)
             try:
                 return decode_base64(url), header.split(";")[0] or None
             except ValueError as exc:
                 raise Transient(
                     f"undecodable data URI: {exc}", provider=provider, accepted=True
                 ) from exc
-        timeout = aiohttp.ClientTimeout(total=self.download_timeout)
-        where = f"GET {_safe_url(url)}"
         try:
-            async with self._session.get(url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    raise Transient(
-                        f"image download {where} answered HTTP {resp.status}",
-                        provider=provider,
-                        status=resp.status,
-                        accepted=True,
-                    )
-                if (resp.content_length or 0) > self.max_download_bytes:
-                    raise Transient(
-                        f"image of {resp.content_length} bytes exceeds the cap",
-                        provider=provider,
-                        accepted=True,
-                    )
-                body = await _read_capped(resp, self.max_download_bytes, provider)
-                return body, resp.content_type
+            async with asyncio.timeout(self.download_timeout):
+                return await follow(
+                    self._session,
+                    self.policy,
+                    url,
+                    provider=provider,
+                    cap=self.max_download_bytes,
+                    timeout=self.download_timeout,
+                )
         except ProviderError:
             raise
         except Exception as exc:
-            raise network_error(exc, provider, where, accepted=True) from exc
+            raise network_error(exc, provider, f"GET {_safe_url(url)}", accepted=True) from exc
 
 
 class StreamRefused(Exception):
@@ -296,17 +327,6 @@ async def _events(resp: aiohttp.ClientResponse, provider: str, where: str) -> As
                 yield data
     except Exception as exc:
         raise network_error(exc, provider, where, accepted=True) from exc
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int, provider: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(256 * 1024):
-        size += len(chunk)
-        if size > cap:
-            raise Transient(f"answer larger than {cap} bytes", provider=provider, accepted=True)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def network_error(

@@ -34,7 +34,13 @@ def provider_config(settings: Settings, name: str) -> ProviderConfig | None:
     if key is None or url is None:
         return None
     model = settings.openai_compat_model if name == "openai_compat" else None
-    return ProviderConfig(api_key=key, base_url=url, model=model, max_wait=settings.job_timeout)
+    return ProviderConfig(
+        api_key=key,
+        base_url=url,
+        model=model,
+        max_wait=settings.job_timeout,
+        api_hosts=settings.provider_api_hosts.get(name, ()),
+    )
 
 
 def build_providers(settings: Settings, http: HttpClient) -> list[Provider]:

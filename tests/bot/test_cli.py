@@ -13,7 +13,7 @@ import pytest
 
 from bot.images import probe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES
-from tests.fakes.providers import FAKES
+from tests.fakes.providers import FAKES, trust_for
 from tests.fakes.providers.base import FakeProviderServer
 
 SCRIPT = Path(sys.executable).parent / "imagine-bot"
@@ -38,10 +38,12 @@ def environment(
 ) -> dict[str, str]:
     """A clean environment: PATH and the fakes' keys and URLs, nothing from the developer's."""
     env = {"PATH": os.environ.get("PATH", ""), "LOG_LEVEL": "WARNING"}
-    for name in only or list(FAKES):
+    names = only or list(FAKES)
+    for name in names:
         key_var, url_var = PROVIDER_VARIABLES[name]
         env[key_var] = (keys or {}).get(name, fakes[name].api_key)
         env[url_var] = FAKES[name].base_url(fakes[name])
+    env.update(trust_for({name: fakes[name] for name in names}))
     return env
 
 
@@ -156,6 +158,30 @@ async def test_a_provider_that_cannot_serve_is_explained(
     assert code == 1
     assert "21:9" in err
     assert "wavespeed" in err
+
+
+async def test_tolerance_above_the_operators_ceiling_is_refused(
+    fakes: dict[str, FakeProviderServer], tmp_path: Path
+) -> None:
+    env = {**environment(fakes), "MAX_SAFETY_TOLERANCE": "3"}
+    code, _, err = await run(["generate", "a cat", "--tolerance", "5"], env, tmp_path)
+    assert code == 1
+    assert "`tolerance` is not valid: 5 is above this bot's ceiling" in err
+    assert "0 to 3 (MAX_SAFETY_TOLERANCE)" in err
+    assert not any(fake.tasks for fake in fakes.values())
+
+
+async def test_tolerance_zero_is_never_sent_looser(
+    fakes: dict[str, FakeProviderServer], tmp_path: Path
+) -> None:
+    code, _, err = await run(
+        ["generate", "a cat", "--tolerance", "0", "--provider", "fal"],
+        environment(fakes),
+        tmp_path,
+    )
+    assert code == 1
+    assert "fal: cannot apply safety tolerance 0: its strictest is 1" in err
+    assert not fakes["fal"].tasks
 
 
 async def test_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:

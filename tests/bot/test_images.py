@@ -15,6 +15,7 @@ from PIL import Image
 from bot import images
 from bot.images import MIN_LIMIT, REQUEST_LIMIT, REQUEST_OVERHEAD, Upload, fit, fit_all
 from bot.models import GeneratedImage
+from tests.fakes import bombs
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -295,3 +296,52 @@ def test_every_result_fits_and_decodes(image: GeneratedImage, limit: int) -> Non
         assert upload.data is image.data
     else:
         assert upload.reencoded is not None
+
+
+# --- the guarded entry --------------------------------------------------------------------
+
+
+def test_a_decompression_bomb_is_refused_from_its_header() -> None:
+    bomb = bombs.png_bomb()
+    assert len(bomb) < 64 * KIB, "a few kilobytes that would decode to 1.2 GB"
+    with pytest.raises(images.ImageRefused) as caught:
+        images.probe(bomb)
+    assert str(caught.value) == "the image is 400 megapixels; the limit is 40 megapixels"
+    big = GeneratedImage(data=bomb, content_type="image/png", width=1, height=1)
+    with pytest.raises(images.ImageRefused, match="400 megapixels"):
+        fit(big, MIN_LIMIT)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_naming_its_size() -> None:
+    with pytest.raises(images.ImageRefused) as caught:
+        images.probe(bombs.wide_png())
+    assert str(caught.value) == (
+        "the image is 7000×7000 pixels (49 megapixels); the limit is 40 megapixels"
+    )
+    assert images.probe(bombs.wide_png(), max_pixels=50_000_000).width == 7000
+
+
+@pytest.mark.parametrize("declared", ["image/png", "image/webp", "image/png; charset=binary"])
+def test_a_file_that_is_not_the_image_its_type_says_is_refused(declared: str) -> None:
+    with pytest.raises(images.ImageRefused) as caught:
+        images.probe(bombs.small_jpeg(), declared=declared)
+    claimed = declared.split(";")[0]
+    assert str(caught.value) == (
+        f"the file says it is {claimed} but is a JPEG image; a file must be the type it says"
+    )
+
+
+@pytest.mark.parametrize(
+    "declared", [None, "", "image/jpeg", "image/jpg", "IMAGE/JPEG", "application/octet-stream"]
+)
+def test_a_type_that_agrees_or_says_nothing_is_accepted(declared: str | None) -> None:
+    assert images.probe(bombs.small_jpeg(), declared=declared).content_type == "image/jpeg"
+
+
+def test_other_formats_and_garbage_are_refused_saying_what_is_allowed() -> None:
+    gif = _encoded(Image.new("RGB", (4, 4)), "GIF")
+    with pytest.raises(images.ImageRefused, match="a GIF image; allowed: JPEG, PNG or WebP"):
+        images.probe(gif)
+    for junk in (b"", b"<html>expired</html>", b"\x89PNG\r\n\x1a\n" + bytes(64)):
+        with pytest.raises(images.ImageRefused, match="not a readable image"):
+            images.probe(junk)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.abc import AbstractResolver
 from pydantic import SecretStr
 
 from bot.app import Service, open_service
@@ -18,7 +19,7 @@ from bot.providers.polling import PollTuning
 from bot.settings import PROVIDER_VARIABLES, Settings
 from cogs.client import ImagineBot
 from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeInteraction, FakeMessage
-from tests.fakes.providers import FAKES
+from tests.fakes.providers import FAKES, trust_for
 from tests.fakes.providers.base import FakeProviderServer
 
 OWNER, ALICE, BOB, MOD = 1001, 1002, 1003, 1004
@@ -45,11 +46,14 @@ class Rig:
     _task: asyncio.Task[None] | None = None
     clock_offset: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    resolver: AbstractResolver | None = None  # replaces DNS under the bot's address guard
 
     async def start(self) -> None:
         """Open the service on the database and connect a new bot."""
         self._stack = contextlib.AsyncExitStack()
-        self.service = await self._stack.enter_async_context(open_service(self.settings))
+        self.service = await self._stack.enter_async_context(
+            open_service(self.settings, resolver=self.resolver)
+        )
         for provider in self.service.core.router.providers.values():
             provider.polling = PollTuning().scaled(0.01)
         self.bot = ImagineBot(self.service, dev_guild_id=self.guild.id, guild_ready_timeout=0.1)
@@ -120,7 +124,12 @@ def _now(rig: Rig) -> float:
 def settings_for(
     tmp: Path, fake: FakeDiscord, providers: dict[str, FakeProviderServer], **extra: Any
 ) -> Settings:
-    """Settings pointing every given provider at its fake, in the given order."""
+    """Settings pointing every given provider at its fake, in the given order.
+
+    The fakes' media hosts and the fake Discord's CDN are trusted as an operator would list
+    them in TRUSTED_HOSTS (``also_trust`` adds more origins); nothing else on 127.0.0.1 is.
+    """
+    also_trust = extra.pop("also_trust", ())
     values: dict[str, Any] = {
         "discord_token": SecretStr(fake.token),
         "database_path": tmp / "bot.db",
@@ -134,6 +143,8 @@ def settings_for(
         key_var, url_var = PROVIDER_VARIABLES[name]
         values[key_var.lower()] = SecretStr(server.api_key)
         values[url_var.lower()] = FAKES[name].base_url(server)
+    trust = trust_for(providers, fake.url, *also_trust)
+    values.update({k.lower(): v for k, v in trust.items()})
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -147,7 +158,12 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
     stack = contextlib.AsyncExitStack()
     rigs: list[Rig] = []
 
-    async def build(*names: str, latency: float = 0.05, **extra: Any) -> Rig:
+    async def build(
+        *names: str,
+        latency: float = 0.05,
+        resolver: AbstractResolver | None = None,
+        **extra: Any,
+    ) -> Rig:
         fake = await stack.enter_async_context(FakeDiscord())
         guild = fake.add_guild("Art club", owner_id=OWNER)
         channel = guild.add_channel("gallery")
@@ -175,6 +191,7 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
             other=other,
             other_channel=other_channel,
             mod_role=mod_role,
+            resolver=resolver,
         )
         stack.enter_context(fake.pointed())
         await rig.start()

@@ -111,20 +111,22 @@ async def test_an_image_over_the_upload_limit_is_refitted_not_refused(make_rig: 
     assert "to fit Discord's size limit" in message.embeds[0]["footer"]["text"]
 
 
-async def test_a_job_outliving_its_token_is_posted_in_the_channel_as_a_reply(
+async def test_a_job_outliving_its_token_is_posted_in_the_channel_and_its_placeholder_goes(
     make_rig: RigFactory,
 ) -> None:
-    rig = await make_rig("fal", latency=0.3)
+    rig = await make_rig("fal", latency=600.0)
     interaction = await rig.imagine()
     status = interaction.original
     assert status is not None
+    await rig.providers["fal"].wait_for_tasks(1)
     rig.advance(901)
-    reply = await rig.fake.wait_for(lambda m: m.via == "bot" and bool(m.attachments))
-    assert reply.message_reference is not None
-    assert int(reply.message_reference["message_id"]) == status.id
-    assert reply.allowed_mentions == {"parse": []}
-    assert f"<@{ALICE}>" in reply.content, "names the member without pinging"
-    assert status.attachments == []
+    rig.providers["fal"].finish_all()
+    posted = await rig.fake.wait_for(lambda m: m.via == "bot" and bool(m.attachments))
+    assert not posted.ephemeral
+    assert posted.allowed_mentions == {"parse": []}
+    assert f"<@{ALICE}>" in posted.content, "names the member without pinging"
+    await rig.fake.wait_for(lambda m: m.deleted, message_id=status.id)
+    assert status.attachments == [], "the 'thinking…' placeholder was deleted, not left behind"
     assert await rig.balance(ALICE) == 54
 
 
@@ -229,7 +231,7 @@ async def test_mentions_in_a_prompt_ping_nobody(make_rig: RigFactory) -> None:
     rig = await make_rig("fal")
     prompt = "@everyone look <@&42> <@1003> @here"
     message = await rig.outcome(await rig.imagine(prompt=prompt))
-    assert message.embeds[0]["description"] == prompt
+    assert message.embeds[0]["description"] == "\\@everyone look \\<@&42> \\<@1003> \\@here"
     touched = [m for m in rig.fake.messages() if m.payloads]
     assert touched
     for sent in touched:

@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.settings import PROVIDER_VARIABLES
 from tests.cogs.conftest import ALICE, OWNER, Rig, RigFactory, settings_for
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.providers import FAKES
+from tests.fakes.providers import FAKES, trust_for
 
 ROOT = Path(__file__).parents[2]
 
@@ -62,6 +62,7 @@ async def test_sigterm_stops_cleanly_and_the_next_start_delivers(tmp_path: Path)
             "DISCORD_TOKEN": fake.token,
             key_var: fal.api_key,
             url_var: FAKES["fal"].base_url(fal),
+            **trust_for({"fal": fal}),
             "DATABASE_PATH": str(tmp_path / "bot.db"),
             "DISCORD_DEV_GUILD_ID": str(guild.id),
             "LOG_LEVEL": "WARNING",

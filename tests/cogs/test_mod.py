@@ -165,27 +165,45 @@ async def test_manage_server_administrator_and_the_moderator_role_may_use_mod(
 # --- safety tolerance --------------------------------------------------------------------
 
 
-async def test_fal_receives_the_tolerance_as_a_clamped_string(make_rig: RigFactory) -> None:
+async def test_tolerance_zero_skips_fal_rather_than_loosening_it(make_rig: RigFactory) -> None:
     rig = await make_rig("fal")
     reply = await mod(rig, "safety", tolerance=0)
     assert "Everywhere: 2 → **0**" in reply.content
     assert "Age-restricted channels: 2 (unchanged)" in reply.content
-    assert 'fal.ai: "1" (clamped from 0; fal.ai accepts 1–6); age-restricted channels: "2"' in (
-        reply.content
-    )
-    await rig.outcome(await rig.imagine())
+    assert (
+        "• fal.ai: skipped: cannot apply safety tolerance 0: its strictest is 1; "
+        'age-restricted channels: serves, sent "2"'
+    ) in reply.content
+    refused = await rig.outcome(await rig.imagine())
+    assert refused.ephemeral
+    assert "No provider can make this image" in refused.content
+    assert "cannot apply safety tolerance 0" in refused.content
+    assert sent(rig, "fal") == [], "nothing looser than 0 ever reached fal"
     await rig.outcome(await rig.imagine(channel=rig.adult))
-    assert [body["safety_tolerance"] for body in sent(rig, "fal")] == ["1", "2"]
+    assert [body["safety_tolerance"] for body in sent(rig, "fal")] == ["2"]
 
     await mod(rig, "safety", tolerance=0, age_restricted=5)
     await rig.outcome(await rig.imagine(channel=rig.adult))
     assert sent(rig, "fal")[-1]["safety_tolerance"] == "5", "age-restricted channels: the ceiling"
 
 
+async def test_tolerance_zero_goes_only_to_a_provider_that_honours_it(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig("wavespeed", "fal", "replicate", "bfl")
+    await mod(rig, "safety", tolerance=0)
+    for _ in range(2):
+        await rig.outcome(await rig.imagine())
+    assert [body["safety_tolerance"] for body in sent(rig, "bfl")] == [0, 0]
+    assert sent(rig, "wavespeed") == sent(rig, "fal") == sent(rig, "replicate") == []
+
+
 async def test_bfl_receives_the_tolerance_as_an_integer(make_rig: RigFactory) -> None:
     rig = await make_rig("bfl")
     reply = await mod(rig, "safety", tolerance=0, age_restricted=6)
-    assert "Black Forest Labs: 0; age-restricted channels: 6" in reply.content
+    assert "Black Forest Labs: serves, sent 0; age-restricted channels: serves, sent 6" in (
+        reply.content
+    )
     await rig.outcome(await rig.imagine())
     await rig.outcome(await rig.imagine(channel=rig.adult))
     tolerances = [body["safety_tolerance"] for body in sent(rig, "bfl")]
@@ -195,14 +213,37 @@ async def test_bfl_receives_the_tolerance_as_an_integer(make_rig: RigFactory) ->
 
 async def test_the_reply_covers_every_provider_in_order(make_rig: RigFactory) -> None:
     rig = await make_rig("wavespeed", "fal", "bfl")
-    reply = await mod(rig, "safety", tolerance=6)
+    reply = await mod(rig, "safety", tolerance=1, age_restricted=6)
     lines = reply.content.splitlines()
-    start = lines.index("**What each provider will be sent**")
+    start = lines.index("**Which providers serve this server, and what each is sent**")
     assert lines[start + 1 : start + 4] == [
-        "• WaveSpeedAI: cannot be set — its own filter applies",
-        '• fal.ai: "6"',
-        "• Black Forest Labs: 6",
+        "• WaveSpeedAI: skipped: cannot apply safety tolerance 1: it takes no tolerance and "
+        "its own filter counts as 2; age-restricted channels: serves; takes no tolerance, its "
+        "own filter counts as 2",
+        '• fal.ai: serves, sent "1"; age-restricted channels: serves, sent "6"',
+        "• Black Forest Labs: serves, sent 1; age-restricted channels: serves, sent 6",
     ]
+
+
+async def test_no_guild_passes_the_operators_ceiling(make_rig: RigFactory) -> None:
+    rig = await make_rig("bfl", max_safety_tolerance=3)
+    refused = await mod(rig, "safety", tolerance=4)
+    assert "`tolerance` can be at most 3 on this bot" in refused.content
+    assert "MAX_SAFETY_TOLERANCE" in refused.content
+    refused = await mod(rig, "safety", tolerance=1, age_restricted=5)
+    assert "`age_restricted` can be at most 3" in refused.content
+    assert await current(rig) == DEFAULTS and await audit(rig) == []
+
+    # A guild that chose 6 before the operator lowered the ceiling is still held to it.
+    assert rig.service is not None
+    await rig.service.pipeline.guilds.change_settings(
+        rig.guild.id, MOD, safety_tolerance=6, nsfw_channel_tolerance=6
+    )
+    shown = await mod(rig, "show")
+    assert "Black Forest Labs: serves, sent 3" in text(shown)
+    await rig.outcome(await rig.imagine())
+    await rig.outcome(await rig.imagine(channel=rig.adult))
+    assert [body["safety_tolerance"] for body in sent(rig, "bfl")] == [3, 3]
 
 
 async def test_a_ceiling_below_the_tolerance_is_refused_and_a_higher_tolerance_lifts_it(
@@ -427,9 +468,9 @@ async def test_show_has_every_setting_in_one_embed(make_rig: RigFactory) -> None
     [embed] = reply.embeds
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Safety tolerance"].startswith("1 everywhere, 4 in age-restricted channels")
-    assert fields["Sent to providers"].splitlines() == [
-        '• fal.ai: "1"; age-restricted channels: "4"',
-        "• Black Forest Labs: 1; age-restricted channels: 4",
+    assert fields["Providers serving this server"].splitlines() == [
+        '• fal.ai: serves, sent "1"; age-restricted channels: serves, sent "4"',
+        "• Black Forest Labs: serves, sent 1; age-restricted channels: serves, sent 4",
     ]
     assert fields["NSFW policy"].startswith("block: flagged images are not posted")
     assert "blocked images are refunded" in fields["NSFW policy"]

@@ -33,7 +33,7 @@ def test_queued_text_gives_position_and_wait() -> None:
     text = render.queued_text(job(), Estimate(3, 42.0))
     assert "3 ahead of you" in text
     assert "about 40 s" in text
-    assert "> a cat @everyone" in text
+    assert "> a cat \\@everyone" in text, "shown to others: @everyone escaped"
     assert "Waiting" in render.queued_text(job(), None)
 
 
@@ -80,7 +80,7 @@ def test_result_embed_fields() -> None:
         "Credits": "12",
         "Time": "7.2 s",
     }
-    assert embed.description == "a cat @everyone"
+    assert embed.description == "a cat \\@everyone"
     footer = embed.footer.text or ""
     assert "spoiler" in footer
     assert "image 2 re-encoded as JPEG (quality 85)" in footer

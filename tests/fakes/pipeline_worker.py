@@ -29,6 +29,7 @@ from bot.providers.bfl import BflProvider
 from bot.providers.http import HttpClient
 from bot.providers.polling import PollTuning
 from bot.providers.router import Router
+from bot.providers.trust import TrustPolicy
 from bot.safety import DeliveryPlan
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -85,10 +86,16 @@ async def main(args: argparse.Namespace) -> None:
     db = await Database.open(args.db)
     try:
         async with aiohttp.ClientSession() as session:
-            http = HttpClient(session, timeout=10)
+            # TRUSTED_HOSTS and PROVIDER_API_HOSTS come from the environment, as for the bot.
+            policy = TrustPolicy.from_settings(operator).trusting([args.bfl])
+            http = HttpClient(session, timeout=10, policy=policy)
             bfl = BflProvider(
                 http,
-                ProviderConfig(api_key=SecretStr(KEY), base_url=args.bfl),
+                ProviderConfig(
+                    api_key=SecretStr(KEY),
+                    base_url=args.bfl,
+                    api_hosts=operator.provider_api_hosts.get("bfl", ()),
+                ),
                 polling=PollTuning().scaled(0.1),
             )
             pipeline = Pipeline(

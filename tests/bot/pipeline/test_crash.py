@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage import ledger
+from tests.fakes.providers import trust_for
 from tests.fakes.providers.bfl import FakeBfl
 
 JOBS = 30
@@ -46,7 +47,7 @@ def statuses(db: Path) -> Counter[str]:
 
 
 async def start_worker(tmp: Path, fake: FakeBfl, *, submit: int = 0) -> asyncio.subprocess.Process:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **trust_for({"bfl": fake})}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -8,9 +8,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.models import GenerationRequest
+from bot.origins import origin_of, parse_origin
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.http import HttpClient
 from bot.providers.polling import PollTuning
+from tests.fakes.providers import FAKES
 from tests.fakes.providers.base import FakeProviderServer
 
 FAST_POLLING = PollTuning().scaled(0.01)
@@ -26,13 +28,22 @@ def make_provider(
     sleep: Any = asyncio.sleep,
     **config: Any,
 ) -> Provider:
-    """An adapter of ``cls`` talking to ``fake`` with the fake's key (or ``key``)."""
+    """An adapter of ``cls`` talking to ``fake`` with the fake's key (or ``key``).
+
+    As an operator would: the fake's other API hosts are listed as the provider's
+    (PROVIDER_API_HOSTS) and its media hosts are trusted (TRUSTED_HOSTS).
+    """
+    spec = FAKES[cls.name]
+    api = spec.api_origins(fake)
+    config.setdefault("api_hosts", tuple(map(parse_origin, api)))
     cfg = ProviderConfig(
         api_key=SecretStr(fake.api_key if key is None else key),
         base_url=config.pop("base_url", fake.url(host)),
         **config,
     )
-    return cls(http, cfg, sleep=sleep, polling=FAST_POLLING)
+    # What TrustPolicy.from_settings trusts for a provider: its base URL and API hosts.
+    trusted = http.trusting(origin_of(cfg.base_url), *api, *spec.media_origins(fake))
+    return cls(trusted, cfg, sleep=sleep, polling=FAST_POLLING)
 
 
 def request(**fields: Any) -> GenerationRequest:

@@ -12,6 +12,7 @@ import pytest
 from bot.errors import (
     BadCredentials,
     ContentModerated,
+    InvalidRequest,
     OutOfCredit,
     ProviderRejected,
     RateLimited,
@@ -61,11 +62,14 @@ def test_defaults_are_sent_explicitly_and_random_seed_is_omitted() -> None:
     assert "seed" not in body
 
 
-def test_strictest_tolerance_is_sent_as_one_with_a_note() -> None:
-    req = request(safety_tolerance=0)
-    plan = make_plan("aimlapi", CAPS, req)
-    assert aimlapi.build_body(req, plan, 0)["safety_tolerance"] == "1"
-    assert any("sent as 1" in note for note in plan.notes)
+def test_tolerance_zero_is_refused_never_loosened_to_one() -> None:
+    assert CAPS.refusals(request(safety_tolerance=0)) == [
+        "cannot apply safety tolerance 0: its strictest is 1"
+    ]
+    with pytest.raises(InvalidRequest):
+        make_plan("aimlapi", CAPS, request(safety_tolerance=0))
+    req = request(safety_tolerance=1)
+    assert aimlapi.build_body(req, make_plan("aimlapi", CAPS, req), 0)["safety_tolerance"] == "1"
 
 
 def test_capabilities_refuse_what_aiml_would_reject_or_change() -> None:
@@ -457,14 +461,15 @@ async def test_generation_call_gets_a_long_explicit_timeout(
     fake: FakeAiml, http: HttpClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[float | None] = []
-    real = http.request
+    provider = make_provider(aimlapi.AimlProvider, fake, http, max_wait=300.0)
+    real = provider.http.request
 
     async def spy(*args: Any, **kw: Any) -> Response:
         seen.append(kw.get("timeout"))
         return await real(*args, **kw)
 
-    monkeypatch.setattr(http, "request", spy)
-    await make_provider(aimlapi.AimlProvider, fake, http, max_wait=300.0).submit(request())
+    monkeypatch.setattr(provider.http, "request", spy)
+    await provider.submit(request())
     assert seen == [300.0]
     assert seen[0] > http.timeout
 

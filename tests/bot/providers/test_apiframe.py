@@ -12,6 +12,7 @@ from bot.errors import (
     BadCredentials,
     ContentModerated,
     OutOfCredit,
+    ProviderFault,
     ProviderRejected,
     RateLimited,
     SubmitUnknown,
@@ -458,9 +459,13 @@ async def test_cancel_is_unsupported(fake: FakeApiframe, http: HttpClient) -> No
     assert (await provider.wait(handle)).images
 
 
-async def test_downloaded_file_that_is_not_an_image_is_transient(
+async def test_downloaded_file_that_is_not_an_image_is_the_providers_fault(
     fake: FakeApiframe, http: HttpClient
 ) -> None:
     fake.fail_next("file", 200, "<html>expired</html>", times=5)
-    with pytest.raises(Transient):
+    with pytest.raises(ProviderFault) as caught:
         await make_provider(ApiframeProvider, fake, http).generate(request())
+    assert caught.value.user_message == (
+        "The image provider's answer was refused: the file is not a readable image."
+    )
+    assert fake.count(path_prefix="/files/") == 1, "a bad file is not fetched again"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import BadCredentials, SubmitUnknown, Transient
+from bot.errors import BadCredentials, InvalidRequest, SubmitUnknown, Transient
 from bot.models import MAX_SEED
 from bot.providers.capabilities import Capabilities, make_plan
 from bot.providers.http import HttpClient, Response
@@ -33,13 +33,34 @@ def test_plan_seeds_wrap_within_the_providers_range() -> None:
     assert plan.seeds == (MAX_SEED, 1)
 
 
-def test_plan_clamps_tolerance_openly() -> None:
-    plan = make_plan("p", limited(safety_tolerance=(1, 6)), request(safety_tolerance=0))
-    assert plan.safety_tolerance == 1
-    assert any("safety tolerance 0 sent as 1" in note for note in plan.notes)
+def test_plan_only_ever_makes_the_tolerance_stricter_and_says_so() -> None:
+    plan = make_plan("p", limited(safety_tolerance=(0, 4)), request(safety_tolerance=6))
+    assert plan.safety_tolerance == 4
+    assert any("safety tolerance 6 sent as 4, stricter" in note for note in plan.notes)
+    with pytest.raises(InvalidRequest, match="its strictest is 1"):
+        make_plan("p", limited(safety_tolerance=(1, 6)), request(safety_tolerance=0))
     none = make_plan("p", limited(safety_tolerance=None), request())
     assert none.safety_tolerance is None
     assert any("cannot set a safety tolerance" in note for note in none.notes)
+
+
+@pytest.mark.parametrize(
+    ("accepts", "tolerance", "served"),
+    [
+        ((0, 6), 0, True),
+        ((1, 6), 0, False),
+        ((1, 6), 1, True),
+        (None, 0, False),
+        (None, 1, False),
+        (None, 2, True),
+        (None, 6, True),
+    ],
+)
+def test_a_provider_that_would_loosen_the_tolerance_refuses_it(
+    accepts: tuple[int, int] | None, tolerance: int, served: bool
+) -> None:
+    refusals = limited(safety_tolerance=accepts).refusals(request(safety_tolerance=tolerance))
+    assert (refusals == []) is served, refusals
 
 
 def test_refusals_say_what_the_provider_offers() -> None:

@@ -12,6 +12,7 @@ from bot.errors import (
     BadCredentials,
     ContentModerated,
     OutOfCredit,
+    ProviderFault,
     ProviderRejected,
     RateLimited,
     TaskFailed,
@@ -309,11 +310,11 @@ async def test_unreadable_reference_link_is_refused(fake: FakeBfl, http: HttpCli
     assert fake.count("api", "POST") == 0
 
 
-async def test_downloaded_file_that_is_not_an_image_is_transient(
+async def test_downloaded_file_that_is_not_an_image_is_the_providers_fault(
     fake: FakeBfl, http: HttpClient
 ) -> None:
     fake.fail_next("file", 200, "<html>expired</html>", times=5)
-    with pytest.raises(Transient):
+    with pytest.raises(ProviderFault, match="not a readable image"):
         await make_provider(bfl.BflProvider, fake, http).generate(request())
 
 

@@ -44,11 +44,14 @@ def test_body_uses_fal_types() -> None:
     assert validation_errors(body) == []
 
 
-def test_strictest_tolerance_is_sent_as_fals_strictest_with_a_note() -> None:
-    req = request(safety_tolerance=0)
-    plan = make_plan("fal", fal.CAPABILITIES, req)
-    assert fal.build_body(req, plan, 0)["safety_tolerance"] == "1"
-    assert any("sent as 1" in note for note in plan.notes)
+def test_tolerance_zero_is_refused_rather_than_sent_as_fals_strictest() -> None:
+    assert "cannot apply safety tolerance 0: its strictest is 1" in fal.CAPABILITIES.refusals(
+        request(safety_tolerance=0)
+    )
+    req = request(safety_tolerance=1)
+    assert (
+        fal.build_body(req, make_plan("fal", fal.CAPABILITIES, req), 0)["safety_tolerance"] == "1"
+    )
 
 
 def test_four_images_fit_one_task_and_default_ratio_is_sent() -> None:

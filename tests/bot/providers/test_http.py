@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from bot.errors import BadCredentials, RateLimited, Transient
+from bot.errors import BadCredentials, ProviderFault, RateLimited, Transient
 from bot.providers.http import (
     HttpClient,
     Response,
@@ -156,19 +156,19 @@ async def server() -> AsyncIterator[str]:
 
 
 async def test_download_reads_the_image(server: str, http: HttpClient) -> None:
-    data, ctype = await http.download(f"{server}/image", provider="p")
+    data, ctype = await http.trusting(server).download(f"{server}/image", provider="p")
     assert data == BIG
     assert ctype == "image/png"
 
 
 async def test_download_is_capped(server: str, session) -> None:  # type: ignore[no-untyped-def]
-    small = HttpClient(session, max_download_bytes=len(BIG) - 1)
-    with pytest.raises(Transient, match=r"exceeds|larger"):
+    small = HttpClient(session, max_download_bytes=len(BIG) - 1).trusting(server)
+    with pytest.raises(ProviderFault, match=r"larger than"):
         await small.download(f"{server}/image", provider="p")
 
 
 async def test_download_times_out(server: str, session) -> None:  # type: ignore[no-untyped-def]
-    hasty = HttpClient(session, download_timeout=0.2)
+    hasty = HttpClient(session, download_timeout=0.2).trusting(server)
     with pytest.raises(Transient, match="timed out"):
         await hasty.download(f"{server}/slow", provider="p")
 
@@ -185,18 +185,21 @@ async def test_refused_connection_is_surely_not_accepted(http: HttpClient) -> No
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(Transient) as caught:
-        await http.request("POST", f"http://127.0.0.1:{port}/submit", provider="p")
+        await http.trusting(f"http://127.0.0.1:{port}").request(
+            "POST", f"http://127.0.0.1:{port}/submit", provider="p"
+        )
     assert caught.value.accepted is False
     assert caught.value.provider == "p"
 
 
 async def test_read_timeout_is_ambiguous(server: str, http: HttpClient) -> None:
     with pytest.raises(Transient) as caught:
-        await http.request("GET", f"{server}/slow", provider="p", timeout=0.2)
+        await http.trusting(server).request("GET", f"{server}/slow", provider="p", timeout=0.2)
     assert caught.value.accepted is None
 
 
 async def test_event_stream_yields_each_event(server: str, http: HttpClient) -> None:
+    http = http.trusting(server)
     async with http.event_stream(f"{server}/events", provider="p") as events:
         got = [event async for event in events]
     assert got == ['{"status":"IN_QUEUE"}', '{"status":"COMPLETED"}']

@@ -249,16 +249,16 @@ async def test_base64_answers_need_no_download(fake: FakeOpenAICompat, http: Htt
 async def test_submit_uses_a_long_explicit_timeout(
     fake: FakeOpenAICompat, session: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    http = HttpClient(session, timeout=5.0)
+    provider = provider_for(fake, HttpClient(session, timeout=5.0))
     timeouts: list[float | None] = []
-    real = http.request
+    real = provider.http.request
 
     async def spy(method: str, url: str, **kw: Any) -> Response:
         timeouts.append(kw.get("timeout"))
         return await real(method, url, **kw)
 
-    monkeypatch.setattr(http, "request", spy)
-    await provider_for(fake, http).submit(request())
+    monkeypatch.setattr(provider.http, "request", spy)
+    await provider.submit(request())
     assert timeouts == [oc.SYNC_TIMEOUT] and oc.SYNC_TIMEOUT >= 120
 
 

@@ -44,14 +44,17 @@ def test_input_uses_replicate_types() -> None:
     assert invalid_fields({"input": body}) == []
 
 
-def test_default_ratio_is_sent_and_tolerance_zero_is_clamped_to_one() -> None:
-    req = request(safety_tolerance=0, output_format="png")
+def test_default_ratio_is_sent_and_tolerance_zero_is_refused_not_clamped() -> None:
+    assert replicate.CAPABILITIES.refusals(request(safety_tolerance=0)) == [
+        "cannot apply safety tolerance 0: its strictest is 1"
+    ]
+    req = request(safety_tolerance=1, output_format="png")
     plan = make_plan("replicate", replicate.CAPABILITIES, req)
     body = replicate.build_input(req, plan, 0)
     assert body["aspect_ratio"] == "1:1", "always sent, never left to the provider's default"
     assert body["safety_tolerance"] == 1 and body["output_format"] == "png"
     assert "seed" not in body
-    assert any("sent as 1" in note for note in plan.notes)
+    assert plan.notes == ()
 
 
 def test_reference_bytes_as_data_uri_and_links_as_given() -> None:

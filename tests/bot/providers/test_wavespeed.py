@@ -216,14 +216,15 @@ async def test_one_sync_call_and_one_download_per_image(
     fake: FakeWaveSpeed, http: HttpClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     timeouts: dict[str, float | None] = {}
-    real_request = http.request
+    provider = provider_for(fake, http)
+    real_request = provider.http.request
 
     async def spy(method: str, url: str, **kw: Any) -> Response:
         timeouts[method] = kw.get("timeout")
         return await real_request(method, url, **kw)
 
-    monkeypatch.setattr(http, "request", spy)
-    result = await provider_for(fake, http).generate(request(aspect_ratio="16:9", seed=42))
+    monkeypatch.setattr(provider.http, "request", spy)
+    result = await provider.generate(request(aspect_ratio="16:9", seed=42))
     assert result.provider == "wavespeed" and result.seed == 42
     [image] = result.images
     assert image.content_type == "image/jpeg" and not image.nsfw and image.seed == 42

@@ -170,6 +170,8 @@ class BotRoutes:
 
     async def create_message(self, request: web.Request) -> web.Response:
         fake = self.fake
+        if fake.dms.owns(request.match_info["channel_id"]):
+            return await fake.dms.send(request)
         channel = self.channel(request)
         body = await read_body(request)
         check_upload_sizes(body.uploads, channel.guild.attachment_size_limit)

@@ -17,6 +17,7 @@ import yarl
 from aiohttp import web
 
 from .commands import FileSpec, command_json, slash_data
+from .dms import DirectMessages
 from .gateway import INTENT_GUILD_MESSAGES, GatewaySession, gateway_handler
 from .models import (
     MAX_REQUEST,
@@ -30,7 +31,7 @@ from .models import (
     guess_type,
 )
 from .render import interaction_create_json, message_json, user_json
-from .rest import API, BotRoutes, not_served
+from .rest import API, BotRoutes, guarded, not_served
 from .webhooks import InteractionRoutes
 
 T = TypeVar("T")
@@ -65,6 +66,7 @@ class FakeDiscord:
         self._changed = asyncio.Event()
         self._watchers: dict[int | None, dict[asyncio.Future[FakeMessage], Callable]] = {}
         self._runner: web.AppRunner | None = None
+        self.dms = DirectMessages(self)
         self.url = self.api_base = ""
         self.gateway = yarl.URL("ws://127.0.0.1/gateway")
 
@@ -81,6 +83,7 @@ class FakeDiscord:
 
         app.router.add_get("/gateway", gateway)
         BotRoutes(self).add_to(app)
+        self.dms.add_to(app, lambda h: guarded(self, h))
         InteractionRoutes(self).add_to(app)
         app.router.add_route("*", API + "/{tail:.*}", fallback)
         self._runner = web.AppRunner(app, handle_signals=False)
@@ -194,9 +197,10 @@ class FakeDiscord:
     def command_json(self, sent: dict, guild_id: int | None, command_id: str | None) -> dict:
         return command_json(self, sent, guild_id, command_id)
 
-    async def wait_ready(self, timeout: float = 10) -> None:
-        """Until a client identified and got READY and every GUILD_CREATE."""
-        ready = lambda: True if any(s.live for s in self.sessions) else None  # noqa: E731
+    async def wait_ready(self, timeout: float = 10, *, after: int = 0) -> None:
+        """Until a client identified and got READY and every GUILD_CREATE (a client that
+        connected after the first ``after`` sessions, when given)."""
+        ready = lambda: True if any(s.live for s in self.sessions[after:]) else None  # noqa: E731
         await self._until(ready, timeout, "client READY")
 
     # -- messages ----------------------------------------------------------------------------

@@ -234,6 +234,8 @@ class FakeProviderServer(AnswerFaults):
             )
         if isinstance(fault.body, str):
             return web.Response(status=fault.status, text=fault.body, headers=fault.headers)
+        if isinstance(fault.body, bytes):
+            return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         return web.json_response(fault.body or {}, status=fault.status, headers=fault.headers)
 
     def _auth(self, request: web.Request) -> web.Response | None:
