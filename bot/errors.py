@@ -61,11 +61,19 @@ class InvalidRequest(ImagineError):
 class NoProviderAvailable(ImagineError):
     """No configured provider can take this request now (capabilities or health)."""
 
-    def __init__(self, reasons: dict[str, str], *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reasons: dict[str, str],
+        *,
+        retry_after: float | None = None,
+        errors: dict[str, ImagineError] | None = None,
+    ) -> None:
         detail = "; ".join(f"{name}: {why}" for name, why in reasons.items()) or "none configured"
         super().__init__(detail)
         self.reasons = dict(reasons)
         self.retry_after = retry_after
+        # The error each tried provider answered with (a refused key, a rate limit…).
+        self.errors = dict(errors or {})
 
     @property
     def user_message(self) -> str:

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Operations (issue 11): how patiently start-up reaches Discord and the providers.
+    startup_attempts: int = Field(default=6, ge=1, le=100)
+
     @field_validator("provider_order", mode="before")
     @classmethod
     def _split_order(cls, value: Any) -> Any:

@@ -79,6 +79,7 @@ class Router:
         """Submit to the first provider that takes the job; fail over where it is safe."""
         reasons = self.refusals(request, only=only)
         last: ImagineError | None = None
+        failures: dict[str, ImagineError] = {}
         for name, provider in self._pool(only).items():
             if name in reasons:
                 continue
@@ -107,12 +108,13 @@ class Router:
                     "submit to %s failed, trying the next provider: %s", name, describe(exc)
                 )
                 reasons[name] = exc.user_message
-                last = exc
+                last = failures[name] = exc
                 continue
             if len(handle.tasks) < tasks:
                 self.slots.release(name, tasks - len(handle.tasks))
             return handle
-        raise NoProviderAvailable(reasons, retry_after=self._retry_after(last)) from last
+        retry_after = self._retry_after(last)
+        raise NoProviderAvailable(reasons, retry_after=retry_after, errors=failures) from last
 
     async def wait(self, handle: JobHandle) -> GenerationResult:
         """Wait for a submitted job at the provider that has it, and record how it went."""
