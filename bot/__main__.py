@@ -161,13 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         level = "DEBUG" if debug else "INFO" if args.verbose else "WARNING"
         setup_logging(level, settings.secrets(), cli=True)
+        if not args.verbose and not debug:
+            # Each failed attempt is logged as it happens; the command's own last line
+            # already says what every provider answered, so these are for -v only.
+            logging.getLogger("bot.providers.router").setLevel(logging.ERROR)
     try:
         return dispatch(args, settings)
     except KeyboardInterrupt:
         return 130
     except (StartupFailure, cli.CliError) as exc:
+        log.debug("what led to the failure", exc_info=exc)
         return fail(exc.line, exc.exit_code)
     except StorageError as exc:
+        log.debug("what led to the failure", exc_info=exc)
         return fail(str(exc), CONFIGURATION)
     except Exception as exc:
         log.debug("unexpected error", exc_info=exc)

@@ -132,7 +132,7 @@ async def run(settings: Settings) -> int:
             providers = service.core.router.providers
             await _unless(stop, check_providers_at_start(providers, settings))
             bot = await _unless(stop, _log_in(service, settings, token))
-            beat.bot = bot
+            beat.watch(bot)
             try:
                 return await _serve(bot, stop)
             finally:
@@ -255,17 +255,31 @@ class Pulse:
         self._connected = False
         self._since = time.time()
         self._failing = False
+        self._poke = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         """Begin beating (the first beat at once)."""
         self._task = asyncio.create_task(self._loop(), name="heartbeat")
 
+    def watch(self, bot: ImagineBot) -> None:
+        """Follow this bot's connection; a change is written at once, not at the next beat."""
+        self.bot = bot
+
+        async def changed(*_: object) -> None:
+            self._poke.set()
+
+        for event in ("on_ready", "on_resumed", "on_disconnect"):
+            bot.add_listener(changed, event)
+
     async def stop(self) -> None:
         """Stop beating and remove the file: a stopped bot leaves no fresh heartbeat."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A flag, not cancel(): Python 3.11's wait_for can swallow a cancel that
+            # arrives just as the wait ends (here, a disconnect during shutdown).
+            self._stopping = True
+            self._poke.set()
+            await self._task
         with contextlib.suppress(OSError):
             heartbeat.remove(self.path)
 
@@ -285,6 +299,9 @@ class Pulse:
             self._failing = False
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self.beat(time.time())
-            await asyncio.sleep(heartbeat.INTERVAL)
+            self._poke.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(heartbeat.INTERVAL):
+                    await self._poke.wait()
