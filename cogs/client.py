@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-EXTENSIONS = ("cogs.imagine", "cogs.account", "cogs.mod", "cogs.admin")
+EXTENSIONS = ("cogs.imagine", "cogs.account", "cogs.mod", "cogs.admin", "cogs.help")
 SHUTDOWN_GRACE = 10.0
 DISCORD_CONNECTIONS = 64
 

@@ -19,6 +19,7 @@ from bot.errors import NotAllowed
 from bot.limits import GUILD_LIMITS, LIMITS_BY_NAME, LIMITS_BY_OPTION
 from bot.models import GuildSettings, NsfwPolicy
 from bot.safety import MAX_PHRASE_CHARS
+from cogs.audit_view import PER_PAGE, audit_embed
 from cogs.checks import is_moderator
 from cogs.mod_support import (
     MAX_REASON_CHARS,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from cogs.client import ImagineBot
 
 NO_MENTIONS = discord.AllowedMentions.none()
+MAX_AUDIT_PAGE = 10_000
 # The /mod limits options' ranges, from the limits' one home (names the signature can use).
 _JPM, _BURST = LIMITS_BY_NAME["jobs_per_minute"], LIMITS_BY_NAME["burst"]
 _RUN, _QUEUE = LIMITS_BY_NAME["max_running"], LIMITS_BY_NAME["max_queued"]
@@ -61,7 +63,7 @@ NOT_A_MODERATOR = (
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class Moderation(commands.GroupCog, group_name="mod", group_description="Moderator settings"):
-    """The /mod group: safety, nsfw, blocklist, limits, channel, ban, unban, show."""
+    """The /mod group: safety, nsfw, blocklist, limits, channel, ban, unban, audit, show."""
 
     blocklist = app_commands.Group(name="blocklist", description="Phrases refused in prompts")
     channel = app_commands.Group(name="channel", description="Where the bot works")
@@ -386,6 +388,28 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             f"{member.mention}: banned ({discord.utils.escape_markdown(previous or '')}) → "
             "**not banned**. They can use /imagine here again.",
         )
+
+    # --- audit -------------------------------------------------------------------------
+
+    @app_commands.command(name="audit", description="Who changed what here, before and after")
+    @app_commands.describe(
+        member="Only changes made by or to this member", page="Which page (newest first)"
+    )
+    async def audit(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User | None = None,
+        page: app_commands.Range[int, 1, MAX_AUDIT_PAGE] = 1,
+    ) -> None:
+        """The audit log, a page at a time, optionally for one member."""
+        check_range("page", page, 1, MAX_AUDIT_PAGE, f"a whole number from 1 to {MAX_AUDIT_PAGE}")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        who = member.id if member is not None else None
+        entries, total = await self.directory.audit_page(
+            interaction.guild_id or 0, member=who, page=page, per_page=PER_PAGE
+        )
+        embed = audit_embed(entries, total, page=page, member=who)
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # --- show --------------------------------------------------------------------------
 

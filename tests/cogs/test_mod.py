@@ -91,7 +91,7 @@ async def test_discord_is_told_to_show_mod_only_to_manage_server(make_rig: RigFa
     assert command["contexts"] == [0], "server only"
     names = {option["name"]: option for option in command["options"]}
     assert set(names) == {
-        "safety", "nsfw", "blocklist", "limits", "channel", "ban", "unban", "show",
+        "safety", "nsfw", "blocklist", "limits", "channel", "ban", "unban", "audit", "show",
     }  # fmt: skip
     assert {o["name"] for o in names["blocklist"]["options"]} == {"add", "remove", "list"}
     assert {o["name"] for o in names["channel"]["options"]} == {"allow", "deny", "reset"}
@@ -109,6 +109,7 @@ EVERY_COMMAND: list[tuple[str, str | None, dict[str, Any]]] = [
     ("reset", "channel", {}),
     ("ban", None, {"member": MOD, "reason": "revenge"}),
     ("unban", None, {"member": ALICE}),
+    ("audit", None, {}),
     ("show", None, {}),
 ]
 
