@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        return fail(f"bad setting: {exc}", CONFIGURATION)
+        # Docker reserves exit code 2 of a health check: there, any failure is "unhealthy".
+        return fail(f"bad setting: {exc}", FAILURE if args.command == "health" else CONFIGURATION)
     debug = settings.log_level == "DEBUG" or args.verbose >= 2
     if args.command == "run":
         setup_logging(settings.log_level, settings.secrets())

@@ -194,6 +194,24 @@ async def test_an_unreachable_provider_reads_as_a_sentence(tmp_path: Path) -> No
     )
 
 
+async def test_usage_on_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n" * 100)
+    env = {"PATH": os.environ["PATH"], "DATABASE_PATH": str(notes)}
+    code, out, err = await run(["usage", "--guild", "123"], env, tmp_path)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"imagine-bot: DATABASE_PATH={notes} is not an imagine-bot database")
+    assert err.count("\n") == 1
+
+
+async def test_health_exits_1_never_2_even_on_a_bad_setting(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "HTTP_TIMEOUT": "soon"}
+    code, _, err = await run(["health"], env, tmp_path)
+    assert code == 1, "Docker reserves a health check's exit code 2"
+    assert "HTTP_TIMEOUT" in err
+
+
 # --- the sentences themselves -------------------------------------------------------------
 
 SETTINGS = Settings(_env_file=None, fal_key="k")  # type: ignore[call-arg]
