@@ -33,9 +33,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.models import GuildSettings
-from bot.storage import guilds as guild_storage
-from bot.storage.db import Database
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.providers import FAKES, trust_for
 
@@ -46,25 +43,6 @@ def percentile(values: list[float], share: float) -> float:
     """The value below which ``share`` of the values fall."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-async def prepare_database(path: Path, guild_ids: list[int], per_guild: int) -> None:
-    """Let each server run its whole share at once: this measures the bot, not the limits."""
-    db = await Database.open(path)
-    changes = {
-        "max_running": per_guild,
-        "max_queued": per_guild,
-        "jobs_per_minute": 60_000,
-        "burst": per_guild,
-    }
-    defaults = GuildSettings().model_dump()
-    for guild_id in guild_ids:
-        await db.write(
-            lambda c, g=guild_id: guild_storage.change_settings(
-                c, g, changes, defaults, at=time.time()
-            )
-        )
-    await db.close()
 
 
 async def run(
@@ -83,7 +61,6 @@ async def run(
                 guild.add_member(user, f"member {user}")
             servers.append((guild, channel, users))
         database = folder / "bot.db"
-        await prepare_database(database, [guild.id for guild, _, _ in servers], per_guild)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": str(ROOT),
@@ -95,6 +72,11 @@ async def run(
             "DATABASE_PATH": str(database),
             "MAX_RUNNING_JOBS": str(jobs * 2),
             "MAX_STARTS_PER_SECOND": str(starts_per_second),
+            # Each server may run its whole share at once: this measures the bot, not the limits.
+            "GUILD_MAX_RUNNING": str(per_guild),
+            "GUILD_MAX_QUEUED": str(per_guild),
+            "GUILD_JOBS_PER_MINUTE": "60000",
+            "GUILD_BURST": str(per_guild),
             "LOG_LEVEL": "WARNING",
         }
         bot = await asyncio.create_subprocess_exec(

@@ -141,16 +141,15 @@ async def run(jobs: int, guilds: int, folder: Path) -> dict[str, float]:
         guild_jobs_per_minute=600_000,
         user_max_queued=10_000,
         user_max_running=10,
+        guild_max_running=64,
+        guild_burst=100_000,
+        guild_max_queued=100_000,
     )
     probe = Probe(global_cap)
     db = await Database.open(folder / "bench.sqlite3")
     async with aiohttp.ClientSession() as session:
         provider = InstantProvider(HttpClient(session), probe)
         admitting = Pipeline(db, Router([provider]), operator)
-        for guild in range(guilds):
-            await admitting.guilds.change_settings(
-                guild, 0, max_running=64, burst=100_000, max_queued=100_000
-            )
         order = workload(jobs, guilds)
         pending = iter(enumerate(order))
         started = time.perf_counter()

@@ -1,4 +1,8 @@
-"""``imagine-bot`` / ``python -m bot``: the operator's entry point."""
+"""imagine-bot / python -m bot: the operator's entry point.
+
+Results go to stdout, diagnostics to stderr. Every failure is one line; the exit code
+is 2 when a setting, an option or a file must be changed, 1 for anything else.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +11,78 @@ import asyncio
 import logging
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
+from typing import NoReturn
 
-from bot import cli
-from bot.app import open_core
-from bot.errors import ImagineError
-from bot.exports import ledger_csv
+from bot import cli, heartbeat
 from bot.logs import setup_logging
 from bot.models import ASPECT_RATIOS
-from bot.providers.base import describe
 from bot.settings import PROVIDER_NAMES, Settings, SettingsError, load_settings
-from bot.storage import reports
-from bot.storage.db import Database, StorageError
+from bot.startup import CONFIGURATION, FAILURE, StartupFailure
+from bot.storage.db import StorageError
 
 log = logging.getLogger("bot")
+
+DESCRIPTION = """\
+A Discord bot that makes images with FLUX 1.1 [pro] Ultra through several providers.
+Settings come from the environment or a .env file in the working directory (see README).
+
+commands:
+  run        run the Discord bot (needs DISCORD_TOKEN and a provider key)
+  generate   make an image from the command line and write it to a file
+  providers  list the providers and check each configured key (costs nothing)
+  usage      a server's credit spend, read from the database
+  backup     copy the database to a new file, safe while the bot runs
+  restore    put a backup in place of the database (stop the bot first)
+  health     one line on whether the running bot is alive and connected (exit 0 or 1)
+
+Exit codes: 0 done, 1 failed, 2 a setting, option or file must be changed.
+"""
+
+
+def version() -> str:
+    """The installed version (from the package metadata)."""
+    try:
+        return metadata.version("imagine-bot")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (with where to find help), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the mistake in one line and exit 2."""
+        self.exit(CONFIGURATION, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:
     """The command line's grammar."""
-    root = argparse.ArgumentParser(prog="imagine-bot", description=__doc__)
-    commands = root.add_subparsers(dest="command", required=True)
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log progress too (-vv: debug detail and tracebacks); default: warnings and errors",
+    )
+    root = Parser(
+        prog="imagine-bot",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    root.add_argument("--version", action="version", version=f"imagine-bot {version()}")
+    root.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    commands = root.add_subparsers(
+        dest="command", metavar="COMMAND", help="one of the commands above; COMMAND --help for more"
+    )
 
-    gen = commands.add_parser("generate", help="make an image from the command line")
-    gen.add_argument("prompt")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, description=text, parents=[verbosity])
+
+    gen = command("generate", "make an image from the command line")
+    gen.add_argument("prompt", help="what the image shows")
     gen.add_argument(
         "--aspect",
         default="1:1",
@@ -72,143 +125,144 @@ def parser() -> argparse.ArgumentParser:
         help="where to write the image (default image.jpg)",
     )
 
-    commands.add_parser("providers", help="list providers and check each one's credentials")
-    usage = commands.add_parser(
-        "usage", help="a guild's credit spend from the database (no Discord, no provider keys)"
+    command("providers", "list providers and check each one's credentials")
+    usage = command(
+        "usage", "a guild's credit spend from the database (no Discord, no provider keys)"
     )
     usage.add_argument("--guild", required=True, metavar="ID", help="the server's id")
     usage.add_argument(
         "--since", metavar="DATE", help="first UTC day, YYYY-MM-DD (default: the last 30 days)"
     )
     usage.add_argument("--csv", type=Path, metavar="FILE", help="also write the ledger as CSV")
-    commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    backup = command("backup", "copy the database to a new file, safe while the bot runs")
+    backup.add_argument("file", type=Path, metavar="FILE", help="the new file to write")
+    restore = command("restore", "put a backup in place of the database (stop the bot first)")
+    restore.add_argument("file", type=Path, metavar="FILE", help="a file made by backup")
+    command("health", "whether the running bot is alive and connected (exit 0 or 1)")
+    command("run", "run the Discord bot (needs DISCORD_TOKEN)")
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; exit 2 on bad settings or arguments, 1 when the command failed."""
-    args = parser().parse_args(argv)
+    """Run one command and return its exit code."""
+    grammar = parser()
+    args, unknown = grammar.parse_known_args(argv)
+    if unknown:
+        grammar.error(f"unknown option {' '.join(unknown)}")
+    if args.command is None:
+        grammar.error("give a command: run, generate, providers, usage, backup, restore or health")
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"imagine-bot: bad setting: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, settings.secrets())
+        # Docker reserves exit code 2 of a health check: there, any failure is "unhealthy".
+        return fail(f"bad setting: {exc}", FAILURE if args.command == "health" else CONFIGURATION)
+    debug = settings.log_level == "DEBUG" or args.verbose >= 2
     if args.command == "run":
-        return _run_bot(settings)
+        setup_logging(settings.log_level, settings.secrets())
+    else:
+        level = "DEBUG" if debug else "INFO" if args.verbose else "WARNING"
+        setup_logging(level, settings.secrets(), cli=True)
+        if not args.verbose and not debug:
+            # Each failed attempt is logged as it happens; the command's own last line
+            # already says what every provider answered, so these are for -v only.
+            logging.getLogger("bot.providers.router").setLevel(logging.ERROR)
     try:
-        return asyncio.run(_run(args, settings))
+        return dispatch(args, settings)
     except KeyboardInterrupt:
         return 130
+    except (StartupFailure, cli.CliError) as exc:
+        log.debug("what led to the failure", exc_info=exc)
+        return fail(exc.line, exc.exit_code)
+    except StorageError as exc:
+        log.debug("what led to the failure", exc_info=exc)
+        return fail(str(exc), CONFIGURATION)
+    except Exception as exc:
+        log.debug("unexpected error", exc_info=exc)
+        return fail(
+            f"unexpected {type(exc).__name__}: {exc} (a bug: run with LOG_LEVEL=DEBUG for the "
+            "traceback and report it)",
+            FAILURE,
+        )
+
+
+def fail(line: str, code: int) -> int:
+    """Print one diagnostic line to stderr; the exit code."""
+    print(f"imagine-bot: {line}", file=sys.stderr)
+    return code
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the chosen command."""
+    if args.command == "run":
+        return _run_bot(settings)
+    if args.command == "health":
+        ok, line = heartbeat.verdict(
+            heartbeat.read(path := heartbeat.heartbeat_path(settings.database_path)),
+            path,
+            time.time(),
+        )
+        print(line)
+        return 0 if ok else FAILURE
+    if args.command == "backup":
+        return _backup(settings, args.file)
+    if args.command == "restore":
+        return _restore(settings, args.file)
+    return asyncio.run(_run(args, settings))
 
 
 def _run_bot(settings: Settings) -> int:
     """Start the Discord bot; refuses at once, in one line, what would make it useless."""
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
-        print(
-            "imagine-bot: DISCORD_TOKEN is not set: create a bot at "
+        return fail(
+            "DISCORD_TOKEN is not set: create a bot at "
             "https://discord.com/developers/applications and put its token in .env",
-            file=sys.stderr,
+            CONFIGURATION,
         )
-        return 2
     if not settings.enabled_providers():
-        print(
-            "imagine-bot: no image provider is configured: set at least one of the API key "
-            "variables (see README)",
-            file=sys.stderr,
+        return fail(
+            "no image provider is configured: set at least one of the API key variables "
+            "(see README)",
+            CONFIGURATION,
         )
-        return 2
     from cogs.client import run  # the Discord layer, imported only to run the bot
 
-    try:
-        return asyncio.run(run(settings))
-    except StorageError as exc:
-        print(f"imagine-bot: {exc}", file=sys.stderr)
-        return 2
+    return asyncio.run(run(settings))
 
 
-async def _usage(args: argparse.Namespace, settings: Settings) -> int:
-    """Print a guild's spend (and write its ledger) straight from the database."""
-    try:
-        guild = cli.parse_guild(args.guild)
-        since, until = cli.usage_period(args.since, time.time())
-    except ValueError as exc:
-        print(f"imagine-bot: {exc}", file=sys.stderr)
-        return 2
-    path = settings.database_path
-    if not path.is_file():
-        print(
-            f"imagine-bot: no database at {path}: the bot has not run with this DATABASE_PATH yet",
-            file=sys.stderr,
+def _backup(settings: Settings, target: Path) -> int:
+    from bot.storage.backup import backup
+
+    copied = backup(settings.database_path, target)
+    print(
+        f"backed up {settings.database_path} to {copied.path} (schema {copied.schema}, "
+        f"{copied.jobs} jobs, {copied.size / 1e6:.1f} MB) in {copied.seconds:.2f} s"
+    )
+    return 0
+
+
+def _restore(settings: Settings, source: Path) -> int:
+    from bot.storage.backup import restore
+
+    path = heartbeat.heartbeat_path(settings.database_path)
+    beat = heartbeat.read(path)
+    if beat is not None and time.time() - beat.at < heartbeat.STALE:
+        return fail(
+            f"the bot is running on {settings.database_path} (pid {beat.pid}): stop it first, "
+            "then restore",
+            FAILURE,
         )
-        return 2
-    try:
-        db = await Database.open(path)
-    except StorageError as exc:
-        print(f"imagine-bot: {exc}", file=sys.stderr)
-        return 2
-    try:
-        usage = await db.read(lambda c: reports.usage(c, guild, since=since, until=until))
-        by_day = await db.read(lambda c: reports.spend_by_day(c, guild, since=since, until=until))
-        entries = (
-            await db.read(lambda c: reports.entries(c, guild, since=since, until=until))
-            if args.csv is not None
-            else []
-        )
-    finally:
-        await db.close()
-    lines = cli.usage_report(guild, usage, by_day, since=since, until=until)
-    if args.csv is not None:
-        try:
-            args.csv.write_text(ledger_csv(entries), encoding="utf-8", newline="")
-        except OSError as exc:
-            print(f"imagine-bot: {exc.strerror or exc}: {args.csv}", file=sys.stderr)
-            return 1
-        lines.append(f"wrote {len(entries)} ledger movements to {args.csv}")
-    print("\n".join(lines))
+    copied, aside = restore(source, settings.database_path)
+    kept = f"; the previous database is kept as {aside}" if aside else ""
+    print(f"restored {source} to {copied.path} (schema {copied.schema}, {copied.jobs} jobs){kept}")
     return 0
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "usage":
-        return await _usage(args, settings)
+        return await cli.usage_command(args, settings)
     if args.command == "providers":
-        async with open_core(settings) as core:
-            lines, ok = await cli.check_providers(core, settings)
-        print("\n".join(lines))
-        return 0 if ok else 1
-    try:
-        request = cli.build_request(
-            args.prompt,
-            aspect=args.aspect,
-            raw=args.raw,
-            seed=args.seed,
-            output_format=args.output_format,
-            tolerance=args.tolerance,
-            count=args.count,
-            reference=args.reference,
-            strength=args.strength,
-            output=args.output,
-            max_tolerance=settings.max_safety_tolerance,
-        )
-        async with open_core(settings) as core:
-            if not core.router.providers:
-                print(
-                    "imagine-bot: no provider is configured; set one of the API key variables "
-                    "(see README)",
-                    file=sys.stderr,
-                )
-                return 2
-            lines = await cli.generate(core, request, provider=args.provider, output=args.output)
-    except ImagineError as exc:
-        log.info("%s", describe(exc))
-        print(f"imagine-bot: {exc.user_message}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"imagine-bot: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    return 0
+        return await cli.providers_command(settings)
+    return await cli.generate_command(args, settings)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,208 @@
 """The operator's command line: make one image, check every provider's credentials, or
-read a guild's credit usage from the database."""
+read a guild's credit usage from the database.
+
+Each command prints its result on stdout and its diagnostics on stderr; a failure is a
+CliError, one line with its exit code.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
+import logging
+import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bot.app import Core
-from bot.errors import BadCredentials, ImagineError, InvalidRequest
+from bot.app import Core, open_core
+from bot.errors import ImagineError, InvalidRequest, NoProviderAvailable, ProviderError, RateLimited
+from bot.explain import no_provider, provider_problem
+from bot.exports import ledger_csv
 from bot.images import ALLOWED_IMAGES, ImageRefused, probe
 from bot.models import GenerationRequest, GenerationResult, ReferenceImage
-from bot.providers.base import Provider, describe
+from bot.providers.base import describe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES, Settings
+from bot.startup import CONFIGURATION, FAILURE, check_keys
+from bot.storage import reports
+from bot.storage.db import Database
 from bot.storage.ledger import DAY, utc_day
 from bot.storage.reports import Usage
+
+log = logging.getLogger(__name__)
+
+# The request's fields as the operator typed them.
+FLAGS = {
+    "prompt": "the prompt",
+    "aspect_ratio": "--aspect",
+    "raw": "--raw",
+    "seed": "--seed",
+    "output_format": "--format",
+    "safety_tolerance": "--tolerance",
+    "reference": "--reference",
+    "reference_strength": "--strength",
+    "count": "--count",
+    "provider": "--provider",
+}
+MAX_RATE_LIMIT_WAIT = 60.0  # longer waits asked by a provider are refused, not sat through
+RATE_LIMIT_WAITS = 3
+
+
+class CliError(Exception):
+    """A command failed: one line for stderr, and the exit code."""
+
+    def __init__(self, line: str, exit_code: int = FAILURE) -> None:
+        super().__init__(line)
+        self.line = line
+        self.exit_code = exit_code
+
+
+def flag_error(error: InvalidRequest, given: dict[str, object]) -> CliError:
+    """A refused option, named as the operator typed it, with what is allowed."""
+    field = error.field or ""
+    flag = FLAGS.get(field, field or "the request")
+    value = given.get(field)
+    shown = f"{flag} {value}" if value is not None and field not in ("prompt", "raw") else flag
+    allowed = f"; allowed: {error.allowed}" if error.allowed else ""
+    return CliError(f"{shown} is not valid: {error.detail}{allowed}", CONFIGURATION)
+
+
+def check_output(output: Path) -> None:
+    """Refuse an output path that cannot be written, before anything is submitted (and paid)."""
+    folder = output.parent
+    nothing = "nothing was submitted"
+    if output.is_dir():
+        raise CliError(
+            f"-o {output} is a folder: give a file name, e.g. {output / 'image.jpg'} ({nothing})",
+            CONFIGURATION,
+        )
+    if not folder.exists():
+        raise CliError(
+            f"-o {output}: the folder {folder} does not exist: create it or choose another "
+            f"-o ({nothing})",
+            CONFIGURATION,
+        )
+    if not folder.is_dir():
+        raise CliError(f"-o {output}: {folder} is not a folder ({nothing})", CONFIGURATION)
+    if not os.access(folder, os.W_OK):
+        raise CliError(
+            f"-o {output}: the folder {folder} is not writable by this user ({nothing})",
+            CONFIGURATION,
+        )
+
+
+def say(line: str) -> None:
+    """A diagnostic line for the operator (stderr, so stdout keeps only results)."""
+    print(f"imagine-bot: {line}", file=sys.stderr, flush=True)
+
+
+async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
+    """``imagine-bot generate``: check everything that can be checked, then make the image."""
+    given = {
+        "aspect_ratio": args.aspect,
+        "seed": args.seed,
+        "output_format": args.output_format,
+        "safety_tolerance": args.tolerance,
+        "count": args.count,
+        "reference": args.reference,
+        "reference_strength": args.strength,
+        "provider": args.provider,
+    }
+    try:
+        request = build_request(
+            args.prompt,
+            aspect=args.aspect,
+            raw=args.raw,
+            seed=args.seed,
+            output_format=args.output_format,
+            tolerance=args.tolerance,
+            count=args.count,
+            reference=args.reference,
+            strength=args.strength,
+            output=args.output,
+            max_tolerance=settings.max_safety_tolerance,
+        )
+    except InvalidRequest as exc:
+        raise flag_error(exc, given) from exc
+    check_output(args.output)
+    if not settings.enabled_providers():
+        raise CliError(
+            "no provider is configured: set one of the API key variables, e.g. FAL_KEY, in the "
+            "environment or in .env (see README)",
+            CONFIGURATION,
+        )
+    async with open_core(settings) as core:
+        try:
+            lines = await generate(core, request, provider=args.provider, output=args.output)
+        except InvalidRequest as exc:
+            raise flag_error(exc, given) from exc
+        except NoProviderAvailable as exc:
+            log.info("%s", describe(exc))
+            raise CliError(no_provider(exc, settings)) from exc
+        except ProviderError as exc:
+            log.info("%s", describe(exc))
+            raise CliError(provider_problem(exc, settings)) from exc
+        except ImagineError as exc:
+            log.info("%s", describe(exc))
+            raise CliError(exc.user_message) from exc
+        except OSError as exc:
+            raise CliError(f"{exc.strerror or exc}: {exc.filename or ''}") from exc
+    print("\n".join(lines))
+    return 0
+
+
+async def providers_command(settings: Settings) -> int:
+    """``imagine-bot providers``: the table on stdout, and why it failed on stderr."""
+    async with open_core(settings) as core:
+        lines, ok = await check_providers(core, settings)
+    print("\n".join(lines))
+    if not core.router.providers:
+        raise CliError(
+            "no provider is configured: set at least one key variable above (e.g. FAL_KEY) in "
+            f"the environment or in a .env file in {Path.cwd()}",
+            CONFIGURATION,
+        )
+    if not ok:
+        raise CliError("a configured provider failed its check (see above)")
+    return 0
+
+
+async def usage_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a guild's spend (and write its ledger) straight from the database."""
+    try:
+        guild = parse_guild(args.guild)
+        since, until = usage_period(args.since, time.time())
+    except ValueError as exc:
+        raise CliError(str(exc), CONFIGURATION) from exc
+    path = settings.database_path
+    if not path.is_file():
+        raise CliError(
+            f"no database at {path}: the bot has not run with this DATABASE_PATH yet",
+            CONFIGURATION,
+        )
+    db = await Database.open(path)
+    try:
+        usage = await db.read(lambda c: reports.usage(c, guild, since=since, until=until))
+        by_day = await db.read(lambda c: reports.spend_by_day(c, guild, since=since, until=until))
+        entries = (
+            await db.read(lambda c: reports.entries(c, guild, since=since, until=until))
+            if args.csv is not None
+            else []
+        )
+    finally:
+        await db.close()
+    lines = usage_report(guild, usage, by_day, since=since, until=until)
+    if args.csv is not None:
+        try:
+            args.csv.write_text(ledger_csv(entries), encoding="utf-8", newline="")
+        except OSError as exc:
+            raise CliError(f"{exc.strerror or exc}: {args.csv}") from exc
+        lines.append(f"wrote {len(entries)} ledger movements to {args.csv}")
+    print("\n".join(lines))
+    return 0
+
 
 SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 
@@ -39,7 +225,7 @@ def build_request(
     if tolerance > max_tolerance:
         raise InvalidRequest(
             f"{tolerance} is above this bot's ceiling",
-            field="tolerance",
+            field="safety_tolerance",
             allowed=f"0 to {max_tolerance} (MAX_SAFETY_TOLERANCE)",
         )
     fmt = output_format or SUFFIX_FORMATS.get(output.suffix.lower(), "jpeg")
@@ -48,7 +234,14 @@ def build_request(
         if reference.startswith(("http://", "https://")):
             ref = ReferenceImage(url=reference)
         else:
-            data = Path(reference).read_bytes()
+            try:
+                data = Path(reference).read_bytes()
+            except OSError as exc:
+                raise InvalidRequest(
+                    f"cannot read it ({exc.strerror or exc})",
+                    field="reference",
+                    allowed="a JPEG, PNG or WebP file, or an http(s) link",
+                ) from exc
             try:
                 info = probe(data)
             except ImageRefused as exc:
@@ -80,8 +273,40 @@ async def generate(
             field="provider",
             allowed=", ".join(core.router.providers) or "none configured",
         )
-    result = await core.router.generate(request, only=provider)
+    result = await patient_generate(core, request, provider=provider)
     return [*write_images(result, output), summary(result)]
+
+
+async def patient_generate(
+    core: Core,
+    request: GenerationRequest,
+    *,
+    provider: str | None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> GenerationResult:
+    """Generate; when the providers that could make it are rate-limited for up to a minute,
+    say so in one line, wait as asked and try again. A longer wait is refused with its time."""
+    for _ in range(RATE_LIMIT_WAITS):
+        try:
+            return await core.router.generate(request, only=provider)
+        except NoProviderAvailable as exc:
+            limited = [n for n, e in exc.errors.items() if isinstance(e, RateLimited)]
+            if not limited or exc.retry_after is None:
+                raise
+            seconds = max(1, round(exc.retry_after))
+            who = ", ".join(limited)
+            if exc.retry_after > MAX_RATE_LIMIT_WAIT:
+                raise CliError(
+                    f"{who} is rate-limiting this key and asked to wait {_duration(seconds)}: "
+                    "try again after that"
+                ) from exc
+            say(f"{who} is rate-limiting this key; waiting {seconds} s as asked, then trying again")
+            await sleep(exc.retry_after)
+    return await core.router.generate(request, only=provider)
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
 
 
 def write_images(result: GenerationResult, output: Path) -> list[str]:
@@ -110,29 +335,20 @@ def summary(result: GenerationResult) -> str:
 async def check_providers(core: Core, settings: Settings) -> tuple[list[str], bool]:
     """One line per known provider: not set, ok, or what is wrong. True when all set ones work."""
     configured = core.router.providers
-    checks = await asyncio.gather(*(_check(p) for p in configured.values()))
-    results = dict(zip(configured, checks, strict=True))
+    checks = {c.provider: c for c in await check_keys(configured, timeout=settings.http_timeout)}
     lines, all_ok = [], True
     for name in PROVIDER_NAMES:
         url = settings.base_url(name) or "-"
         if name not in configured:
             lines.append(f"{name:<14} not set   set {PROVIDER_VARIABLES[name][0]} to enable")
             continue
-        ok, detail = results[name]
-        all_ok &= ok
-        lines.append(f"{name:<14} {'ok' if ok else 'FAILED':<9} {detail}  {url}")
+        check = checks[name]
+        if check.error is None:
+            lines.append(f"{name:<14} ok        key accepted in {check.seconds:.2f} s  {url}")
+            continue
+        all_ok = False
+        lines.append(f"{name:<14} FAILED    {provider_problem(check.error, settings)}")
     return lines, all_ok and bool(configured)
-
-
-async def _check(provider: Provider) -> tuple[bool, str]:
-    started = time.monotonic()
-    try:
-        await provider.check_credentials()
-    except BadCredentials:
-        return False, "the API key was refused"
-    except ImagineError as exc:
-        return False, describe(exc)
-    return True, f"key accepted in {time.monotonic() - started:.2f} s"
 
 
 USAGE_DAYS = 30

@@ -33,11 +33,57 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> None:
-    """Log to stderr at ``level``, every line scrubbed of ``secrets``."""
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+CLI_FORMAT = "imagine-bot: %(levelname)s: %(message)s"
+
+
+class OneLineFormatter(logging.Formatter):
+    """Puts an exception on the record's own line (type, message, where), not a traceback."""
+
+    def __init__(self, fmt: str, redact: RedactingFilter) -> None:
+        super().__init__(fmt)
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line, with ``[Type: message at file:line]`` for an exception."""
+        if not record.exc_info or record.exc_info[1] is None:
+            return super().format(record)
+        exc_info, exc_text = record.exc_info, record.exc_text
+        record.exc_info = record.exc_text = None
+        try:
+            line = super().format(record)
+        finally:
+            record.exc_info, record.exc_text = exc_info, exc_text
+        return f"{line} [{self._redact.redact(summarize(exc_info[1]))}]"
+
+
+def summarize(error: BaseException) -> str:
+    """``Type: message at file.py:12`` (the innermost frame), on one line."""
+    text = " ".join(str(error).split()) or "(no message)"
+    where = ""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    if trace is not None:
+        code = trace.tb_frame.f_code
+        where = f" at {code.co_filename.rsplit('/', 1)[-1]}:{trace.tb_lineno}"
+    return f"{type(error).__name__}: {text[:300]}{where}"
+
+
+def setup_logging(level: str, secrets: Iterable[str], *, cli: bool = False) -> None:
+    """Log to stderr at ``level``, every line scrubbed of ``secrets``.
+
+    Tracebacks are printed only at DEBUG; otherwise an exception is summed up on its
+    record's line. ``cli`` drops the timestamps for the one-shot commands.
+    """
+    redact = RedactingFilter(secrets)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(secrets))
+    fmt = CLI_FORMAT if cli else LOG_FORMAT
+    if level == "DEBUG":
+        handler.setFormatter(logging.Formatter(fmt))
+    else:
+        handler.setFormatter(OneLineFormatter(fmt, redact))
+    handler.addFilter(redact)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -10,6 +10,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import InvalidRequest
+from bot.limits import LIMITS_BY_NAME
 
 ASPECT_RATIOS: tuple[str, ...] = (
     "21:9",
@@ -253,12 +254,13 @@ class GuildSettings(BaseModel):
     nsfw_channel_tolerance: int = Field(default=2, ge=0, le=6)
     nsfw_policy: NsfwPolicy = NsfwPolicy.SPOILER
     refund_blocked: bool = True
-    jobs_per_minute: float = Field(default=10.0, gt=0, le=600_000)
-    burst: int = Field(default=5, ge=1, le=100_000)
-    max_running: int = Field(default=4, ge=1, le=1000)
-    max_queued: int = Field(default=100, ge=1, le=100_000)
-    user_max_running: int = Field(default=3, ge=1, le=100)
-    user_max_queued: int = Field(default=10, ge=1, le=10_000)
+    # Per-server limits: defaults, bounds and meaning live in bot.limits.
+    jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()
+    burst: int = LIMITS_BY_NAME["burst"].field()
+    max_running: int = LIMITS_BY_NAME["max_running"].field()
+    max_queued: int = LIMITS_BY_NAME["max_queued"].field()
+    user_max_running: int = LIMITS_BY_NAME["user_max_running"].field()
+    user_max_queued: int = LIMITS_BY_NAME["user_max_queued"].field()
     daily_allowance: int = Field(default=60, ge=0, le=1_000_000)
     prices: dict[str, int] = Field(default_factory=dict)
     allowed_channels: tuple[int, ...] = ()

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.limits import GUILD_LIMITS, LIMITS_BY_NAME
 from bot.origins import BadOrigin, Origin, parse_origin
 
 PROVIDER_NAMES: tuple[str, ...] = (
@@ -83,9 +84,13 @@ class Settings(BaseSettings):
     max_running_jobs: int = Field(default=32, ge=1, le=10_000)
     max_starts_per_second: float = Field(default=20.0, gt=0, le=10_000)
     daily_allowance: int = Field(default=60, ge=0, le=1_000_000)
-    guild_jobs_per_minute: float = Field(default=10.0, gt=0, le=600_000)
-    user_max_running: int = Field(default=3, ge=1, le=100)
-    user_max_queued: int = Field(default=10, ge=1, le=10_000)
+    # The operator's default for each per-server limit (bot.limits has their one home).
+    guild_jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()
+    guild_burst: int = LIMITS_BY_NAME["burst"].field()
+    guild_max_running: int = LIMITS_BY_NAME["max_running"].field()
+    guild_max_queued: int = LIMITS_BY_NAME["max_queued"].field()
+    user_max_running: int = LIMITS_BY_NAME["user_max_running"].field()
+    user_max_queued: int = LIMITS_BY_NAME["user_max_queued"].field()
 
     http_timeout: float = Field(default=30.0, gt=0, le=600)
     job_timeout: float = Field(default=600.0, gt=0, le=3600)
@@ -142,6 +147,9 @@ class Settings(BaseSettings):
         except BadOrigin as exc:
             raise ValueError(str(exc)) from None
         return mapping
+
+    # Operations (issue 11): how patiently start-up reaches Discord and the providers.
+    startup_attempts: int = Field(default=6, ge=1, le=100)
 
     @field_validator("provider_order", mode="before")
     @classmethod
@@ -243,12 +251,8 @@ class Settings(BaseSettings):
 
     def guild_defaults(self) -> dict[str, Any]:
         """The operator's defaults for every guild's settings."""
-        return {
-            "daily_allowance": self.daily_allowance,
-            "jobs_per_minute": self.guild_jobs_per_minute,
-            "user_max_running": self.user_max_running,
-            "user_max_queued": self.user_max_queued,
-        }
+        limits = {limit.name: getattr(self, limit.variable.lower()) for limit in GUILD_LIMITS}
+        return {"daily_allowance": self.daily_allowance, **limits}
 
     def secrets(self) -> list[str]:
         """Every secret value, so logs can scrub them."""

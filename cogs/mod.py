@@ -16,12 +16,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import NotAllowed
+from bot.limits import GUILD_LIMITS, LIMITS_BY_NAME, LIMITS_BY_OPTION
 from bot.models import GuildSettings, NsfwPolicy
 from bot.safety import MAX_PHRASE_CHARS
+from cogs.audit_view import PER_PAGE, audit_embed
 from cogs.checks import is_moderator
 from cogs.mod_support import (
-    LIMIT_LABELS,
-    LIMITS,
     MAX_REASON_CHARS,
     MESSAGE_LIMIT,
     POLICY_MEANING,
@@ -50,6 +50,11 @@ if TYPE_CHECKING:
     from cogs.client import ImagineBot
 
 NO_MENTIONS = discord.AllowedMentions.none()
+MAX_AUDIT_PAGE = 10_000
+# The /mod limits options' ranges, from the limits' one home (names the signature can use).
+_JPM, _BURST = LIMITS_BY_NAME["jobs_per_minute"], LIMITS_BY_NAME["burst"]
+_RUN, _QUEUE = LIMITS_BY_NAME["max_running"], LIMITS_BY_NAME["max_queued"]
+_URUN, _UQUEUE = LIMITS_BY_NAME["user_max_running"], LIMITS_BY_NAME["user_max_queued"]
 NOT_A_MODERATOR = (
     "Only this server's moderators can use /mod (Manage Server, or the moderator role an admin "
     "set). Nothing was changed."
@@ -59,7 +64,7 @@ NOT_A_MODERATOR = (
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class Moderation(commands.GroupCog, group_name="mod", group_description="Moderator settings"):
-    """The /mod group: safety, nsfw, blocklist, limits, channel, ban, unban, show."""
+    """The /mod group: safety, nsfw, blocklist, limits, channel, ban, unban, audit, show."""
 
     blocklist = app_commands.Group(name="blocklist", description="Phrases refused in prompts")
     channel = app_commands.Group(name="channel", description="Where the bot works")
@@ -252,21 +257,23 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     # --- limits and channels -----------------------------------------------------------
 
     @app_commands.command(name="limits", description="How many images can be made, and how fast")
-    @app_commands.describe(
-        jobs_per_minute="Images started per minute in the whole server",
-        user_running="Jobs one member may have running at once",
-        user_queued="Jobs one member may have waiting",
-    )
+    @app_commands.describe(**{limit.option: limit.description for limit in GUILD_LIMITS})
     async def limits(
         self,
         interaction: discord.Interaction,
-        jobs_per_minute: app_commands.Range[float, 0.1, 600_000.0] | None = None,
-        user_running: app_commands.Range[int, 1, 100] | None = None,
-        user_queued: app_commands.Range[int, 1, 10_000] | None = None,
+        jobs_per_minute: app_commands.Range[float, float(_JPM.low), float(_JPM.high)] | None = None,
+        burst: app_commands.Range[int, int(_BURST.low), int(_BURST.high)] | None = None,
+        server_running: app_commands.Range[int, int(_RUN.low), int(_RUN.high)] | None = None,
+        server_queued: app_commands.Range[int, int(_QUEUE.low), int(_QUEUE.high)] | None = None,
+        user_running: app_commands.Range[int, int(_URUN.low), int(_URUN.high)] | None = None,
+        user_queued: app_commands.Range[int, int(_UQUEUE.low), int(_UQUEUE.high)] | None = None,
     ) -> None:
-        """Change the server's rate and the per-member caps; shows before → after."""
+        """Change the server's limits; shows each before → after."""
         given = {
             "jobs_per_minute": jobs_per_minute,
+            "burst": burst,
+            "server_running": server_running,
+            "server_queued": server_queued,
             "user_running": user_running,
             "user_queued": user_queued,
         }
@@ -274,20 +281,21 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         for option, value in given.items():
             if value is None:
                 continue
-            field, low, high, words = LIMITS[option]
-            check_range(option, value, low, high, words)
-            changes[field] = value
+            limit = LIMITS_BY_OPTION[option]
+            check_range(option, value, limit.low, limit.high, limit.allowed)
+            changes[limit.name] = value
         await interaction.response.defer(ephemeral=True, thinking=True)
         if changes:
             before, after = await self._change(interaction, **changes)
         else:
             before = after = await self.directory.settings(interaction.guild_id or 0)
         lines = [
-            change_line(label, getattr(before, field), getattr(after, field))
-            for field, label in LIMIT_LABELS.items()
+            change_line(limit.label, getattr(before, limit.name), getattr(after, limit.name))
+            for limit in GUILD_LIMITS
         ]
         if not changes:
-            lines.append("Nothing changed: give jobs_per_minute, user_running or user_queued.")
+            options = ", ".join(limit.option for limit in GUILD_LIMITS)
+            lines.append(f"Nothing changed: give one or more of {options}.")
         await self._reply(interaction, "\n".join(lines))
 
     @channel.command(name="allow", description="Let the bot work in a channel")
@@ -387,6 +395,28 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             f"{member.mention}: banned ({discord.utils.escape_markdown(previous or '')}) → "
             "**not banned**. They can use /imagine here again.",
         )
+
+    # --- audit -------------------------------------------------------------------------
+
+    @app_commands.command(name="audit", description="Who changed what here, before and after")
+    @app_commands.describe(
+        member="Only changes made by or to this member", page="Which page (newest first)"
+    )
+    async def audit(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User | None = None,
+        page: app_commands.Range[int, 1, MAX_AUDIT_PAGE] = 1,
+    ) -> None:
+        """The audit log, a page at a time, optionally for one member."""
+        check_range("page", page, 1, MAX_AUDIT_PAGE, f"a whole number from 1 to {MAX_AUDIT_PAGE}")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        who = member.id if member is not None else None
+        entries, total = await self.directory.audit_page(
+            interaction.guild_id or 0, member=who, page=page, per_page=PER_PAGE
+        )
+        embed = audit_embed(entries, total, page=page, member=who)
+        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # --- show --------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import NotAllowed
+from bot.limits import GUILD_LIMITS
 from bot.models import GenerationRequest, GuildSettings, NsfwPolicy
 from bot.providers.capabilities import OWN_FILTER_TOLERANCE, Capabilities, make_plan
 from bot.safety import normalize_phrase
@@ -27,17 +28,6 @@ FIELD_LIMIT = 1024
 PAGE_LIMIT = 3800
 TOLERANCE_WORDS = "a whole number from 0 (strictest) to 6 (most permissive)"
 MAX_REASON_CHARS = 300
-# option: (setting, lowest, highest, what is allowed in words); the same ranges as the options.
-LIMITS: dict[str, tuple[str, float, float, str]] = {
-    "jobs_per_minute": ("jobs_per_minute", 0.1, 600_000, "a number from 0.1 to 600000"),
-    "user_running": ("user_max_running", 1, 100, "a whole number from 1 to 100"),
-    "user_queued": ("user_max_queued", 1, 10_000, "a whole number from 1 to 10000"),
-}
-LIMIT_LABELS = {
-    "jobs_per_minute": "Jobs per minute (whole server)",
-    "user_max_running": "Running jobs per member",
-    "user_max_queued": "Queued jobs per member",
-}
 # Where a member can run /imagine: what the channel options offer.
 WORKS_IN = (
     discord.ChannelType.text,
@@ -244,8 +234,9 @@ def settings_embed(facts: GuildFacts) -> discord.Embed:
     )
     embed.add_field(
         name="Limits",
-        value=f"{shown(s.jobs_per_minute)} jobs per minute for the server; per member "
-        f"{s.user_max_running} running and {s.user_max_queued} queued",
+        value="\n".join(
+            f"{limit.label}: {shown(getattr(s, limit.name))}" for limit in GUILD_LIMITS
+        ),
         inline=False,
     )
     embed.add_field(

@@ -231,6 +231,15 @@ class GuildDirectory:
         """The guild's latest staff changes."""
         return await self.db.read(lambda c: audit.recent(c, guild_id, limit=limit))
 
+    async def audit_page(
+        self, guild_id: int, *, member: int | None, page: int, per_page: int
+    ) -> tuple[list[AuditEntry], int]:
+        """Page ``page`` (from 1) of the guild's staff changes, newest first, and the total."""
+        offset = (max(page, 1) - 1) * per_page
+        return await self.db.read(
+            lambda c: audit.page(c, guild_id, member=member, offset=offset, limit=per_page)
+        )
+
     async def _reload(self, guild_id: int) -> None:
         self._cache[guild_id] = await self._load(guild_id)
         self.on_change(guild_id)

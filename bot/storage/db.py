@@ -61,9 +61,9 @@ def _migrate(conn: sqlite3.Connection, steps: list[Migration], path: str) -> int
     latest = steps[-1].version if steps else 0
     if current > latest:
         raise StorageError(
-            f"the database {path} has schema version {current}, but this imagine-bot knows "
-            f"only up to {latest}: it was written by a newer version. Run that version, or "
-            "restore a backup made before the upgrade."
+            f"the database DATABASE_PATH={path} has schema version {current}, but this "
+            f"imagine-bot knows only up to {latest}: a newer version wrote it, and there is no "
+            "downgrade. Run that version, or restore a backup made before the upgrade."
         )
     for step in steps:
         if step.version <= current:
@@ -116,6 +116,50 @@ def _run_batch(conn: sqlite3.Connection, batch: list[Change]) -> list[tuple[bool
     return outcomes
 
 
+def check_place(path: Path) -> None:
+    """Create the database's folder, or say in one line why it cannot be."""
+    if path.is_dir():
+        raise StorageError(
+            f"DATABASE_PATH={path} is a folder: point it at a file, "
+            f"e.g. {path / 'imagine-bot.sqlite3'}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the folder {path.parent} for DATABASE_PATH={path} "
+            f"({exc.strerror or exc}): set DATABASE_PATH to a file in a folder this user can write"
+        ) from exc
+
+
+def _open_error(target: str, exc: sqlite3.Error) -> StorageError:
+    """What went wrong opening the database, and what to do, in one line."""
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return StorageError(
+            f"DATABASE_PATH={target} is not an imagine-bot database (SQLite says: {text}): "
+            "point DATABASE_PATH at the bot's database, or at a new file to start afresh"
+        )
+    if "readonly" in text or "unable to open" in text or "permission" in text.lower():
+        return StorageError(
+            f"cannot write the database DATABASE_PATH={target} (SQLite says: {text}): give this "
+            "user write access to the file and its folder, or choose another DATABASE_PATH"
+        )
+    return StorageError(f"cannot use the database DATABASE_PATH={target}: {text}")
+
+
+def _not_foreign(conn: sqlite3.Connection, target: str) -> None:
+    """Refuse a SQLite file that belongs to something else rather than add tables to it."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+        return
+    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    if tables:
+        raise StorageError(
+            f"DATABASE_PATH={target} is a SQLite database of something else (it has {tables} "
+            "tables but no imagine-bot schema): point DATABASE_PATH at a new file"
+        )
+
+
 # Batches handed to the connection thread at once (they run in order either way). One at
 # a time measured fastest: the writes that arrive while a batch runs form the next, larger
 # batch, and fewer, larger transactions cost less than keeping the thread always fed.
@@ -138,12 +182,12 @@ class Database:
         """Open (creating the folder), set WAL, and bring the schema up to date."""
         target = str(path)
         if target != ":memory:":
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            check_place(Path(target))
         steps = migrations_in(migrations)
         try:
             conn = await aiosqlite.connect(target, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the database {target}: {exc}") from exc
+            raise _open_error(target, exc) from exc
         db = cls(conn, target)
         try:
             for pragma in (
@@ -153,7 +197,11 @@ class Database:
                 "busy_timeout = 5000",
             ):
                 await conn.execute(f"PRAGMA {pragma}")
+            await db._on_thread(_not_foreign, target)
             await db._on_thread(_migrate, steps, target)
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise _open_error(target, exc) from exc
         except BaseException:
             await conn.close()
             raise

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.storage.db import StorageError
+from bot.storage.db import StorageError, check_place
 
 try:
     import fcntl
@@ -37,9 +37,9 @@ def instance_lock(database: Path) -> Iterator[None]:
     if fcntl is None:  # pragma: no cover
         yield
         return
+    check_place(database)
     path = lock_path(database)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise StorageError(

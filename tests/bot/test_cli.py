@@ -141,8 +141,8 @@ async def test_bad_option_is_refused_with_what_is_allowed(
     fakes: dict[str, FakeProviderServer], tmp_path: Path
 ) -> None:
     code, _, err = await run(["generate", "a cat", "--seed", "-5"], environment(fakes), tmp_path)
-    assert code == 1
-    assert "`seed`" in err
+    assert code == 2, "a bad option is a usage error"
+    assert "--seed -5" in err
     assert "0 to 2147483647" in err
     assert not any(fake.tasks for fake in fakes.values())
 
@@ -165,8 +165,8 @@ async def test_tolerance_above_the_operators_ceiling_is_refused(
 ) -> None:
     env = {**environment(fakes), "MAX_SAFETY_TOLERANCE": "3"}
     code, _, err = await run(["generate", "a cat", "--tolerance", "5"], env, tmp_path)
-    assert code == 1
-    assert "`tolerance` is not valid: 5 is above this bot's ceiling" in err
+    assert code == 2, "a bad option value is a usage error"
+    assert "--tolerance 5 is not valid: 5 is above this bot's ceiling" in err
     assert "0 to 3 (MAX_SAFETY_TOLERANCE)" in err
     assert not any(fake.tasks for fake in fakes.values())
 

@@ -91,7 +91,7 @@ async def test_discord_is_told_to_show_mod_only_to_manage_server(make_rig: RigFa
     assert command["contexts"] == [0], "server only"
     names = {option["name"]: option for option in command["options"]}
     assert set(names) == {
-        "safety", "nsfw", "blocklist", "limits", "channel", "ban", "unban", "show",
+        "safety", "nsfw", "blocklist", "limits", "channel", "ban", "unban", "audit", "show",
     }  # fmt: skip
     assert {o["name"] for o in names["blocklist"]["options"]} == {"add", "remove", "list"}
     assert {o["name"] for o in names["channel"]["options"]} == {"allow", "deny", "reset"}
@@ -109,6 +109,7 @@ EVERY_COMMAND: list[tuple[str, str | None, dict[str, Any]]] = [
     ("reset", "channel", {}),
     ("ban", None, {"member": MOD, "reason": "revenge"}),
     ("unban", None, {"member": ALICE}),
+    ("audit", None, {}),
     ("show", None, {}),
 ]
 
@@ -407,7 +408,10 @@ async def test_limits_show_before_and_after_and_hold(make_rig: RigFactory) -> No
     assert await current(rig) == DEFAULTS
     reply = await mod(rig, "limits", jobs_per_minute=30.0, user_running=1, user_queued=1)
     assert reply.content.splitlines() == [
-        "Jobs per minute (whole server): 600 → **30**",
+        "Jobs started per minute (whole server): 600 → **30**",
+        "Burst (jobs started at once): 5 (unchanged)",
+        "Running jobs (whole server): 4 (unchanged)",
+        "Queued jobs (whole server): 100 (unchanged)",
         "Running jobs per member: 3 → **1**",
         "Queued jobs per member: 10 → **1**",
     ]
@@ -474,8 +478,14 @@ async def test_show_has_every_setting_in_one_embed(make_rig: RigFactory) -> None
     ]
     assert fields["NSFW policy"].startswith("block: flagged images are not posted")
     assert "blocked images are refunded" in fields["NSFW policy"]
-    assert "600 jobs per minute" in fields["Limits"]
-    assert "3 running and 10 queued" in fields["Limits"]
+    assert fields["Limits"].splitlines() == [
+        "Jobs started per minute (whole server): 600",
+        "Burst (jobs started at once): 5",
+        "Running jobs (whole server): 4",
+        "Queued jobs (whole server): 100",
+        "Running jobs per member: 3",
+        "Queued jobs per member: 10",
+    ]
     assert f"everywhere except <#{rig.adult.id}>" in fields["Channels"]
     assert (fields["Blocked phrases"], fields["Banned members"]) == ("1", "1")
     assert fields["Moderator role"] == "none (Manage Server only)"
