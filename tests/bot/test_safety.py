@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import PromptBlocked
@@ -309,6 +309,7 @@ WORD_LETTERS = "abdegiklmnorstuy"
 SEPARATORS = [" ", ".", "-", "_", ",", "*", "/", "~", "+", "·", "'", "\t", "\n", " - ", "..."]
 
 
+@settings(deadline=None)  # sub-millisecond; one stall of a busy machine is no failure
 @given(
     word=st.text(WORD_LETTERS, min_size=1, max_size=12),
     gaps=st.lists(st.sampled_from(SEPARATORS), min_size=11, max_size=11),
@@ -322,6 +323,7 @@ def test_a_word_spelled_out_with_separators_is_matched(
     assert Blocklist.from_phrases([word]).match(prompt) == word
 
 
+@settings(deadline=None)  # sub-millisecond; one stall of a busy machine is no failure
 @given(
     word=st.text(WORD_LETTERS, min_size=1, max_size=8),
     before=st.text(WORD_LETTERS, max_size=4),

@@ -131,10 +131,11 @@ async def test_a_job_outliving_its_token_is_posted_in_the_channel_and_its_placeh
 
 
 async def test_a_restart_with_a_job_in_flight_delivers_it_once(make_rig: RigFactory) -> None:
-    rig = await make_rig("bfl", latency=1.0)
+    rig = await make_rig("bfl", latency=600.0)  # still running at the restart, however slow
     interaction = await rig.imagine()
     await rig.providers["bfl"].wait_for_tasks(1)
     await rig.restart()
+    rig.providers["bfl"].finish_all()
     message = await rig.outcome(interaction)
     assert len(message.attachments) == 1
     assert len(rig.providers["bfl"].tasks) == 1, "resumed, not submitted again"
@@ -253,8 +254,8 @@ async def test_a_refused_job_is_explained_privately_and_leaves_no_public_message
 async def test_credits_and_queue_show_the_member_their_own_state(make_rig: RigFactory) -> None:
     rig = await make_rig("fal", latency=600.0, user_max_running=1)
     first = await rig.imagine(prompt="first")
+    await rig.providers["fal"].wait_for_tasks(1)  # running: the second is next in line
     second = await rig.imagine(prompt="second")
-    await rig.providers["fal"].wait_for_tasks(1)
     waiting = second.original
     assert waiting is not None
     shown = await rig.fake.wait_for(lambda m: m.id == waiting.id and m.content.startswith("🕒"))

@@ -72,6 +72,7 @@ class MiniBot(commands.Bot):
         self.seen: list[tuple[Any, ...]] = []
         self.held: asyncio.Queue[discord.Interaction] = asyncio.Queue()
         self.failures: asyncio.Queue[discord.HTTPException] = asyncio.Queue()
+        self.late = asyncio.Event()  # set once the test has aged the "slow" interaction
         self._add_commands()
 
     async def setup_hook(self) -> None:
@@ -102,7 +103,7 @@ class MiniBot(commands.Bot):
 
         @tree.command(description="Acknowledges too late")
         async def slow(interaction: discord.Interaction) -> None:
-            await asyncio.sleep(3.1)  # the one real sleep: past Discord's 3-second deadline
+            await self.late.wait()
             try:
                 await interaction.response.defer()
             except discord.HTTPException as exc:
@@ -314,6 +315,8 @@ async def test_channel_send_reply_nonce_edit_delete(world: World, bot: MiniBot) 
 
 async def test_late_acknowledgement_is_unknown_interaction(world: World, bot: MiniBot) -> None:
     inter = await world.fake.slash("slow", guild=world.guild, channel=world.channel, user_id=USER)
+    inter.dispatched -= 3.1  # sent 3.1 s ago as the fake sees it: past Discord's 3 s deadline
+    bot.late.set()
     failure = await asyncio.wait_for(bot.failures.get(), 10)
     assert isinstance(failure, discord.NotFound) and failure.code == 10062
     assert not inter.acked and inter.callbacks[0].status == 404 and inter.callbacks[0].delay > 3

@@ -69,13 +69,13 @@ async def test_subscribe_gets_real_images(fake: FakeFal, client: fal_client.Asyn
 
 
 async def test_submit_status_get(fake: FakeFal, client: fal_client.AsyncClient) -> None:
-    fake.latency = 0.3
+    fake.latency = 600.0  # queued until the test completes it, however slow the machine
     handle = await client.submit(APP, arguments=ARGS)
     assert handle.status_url.endswith(f"/fal-ai/flux-pro/requests/{handle.request_id}/status")
     assert "/v1.1-ultra/" not in handle.response_url
     first = await handle.status()
     assert isinstance(first, fal_client.Queued) and first.position == 0
-    await fake.wait_done(fake.tasks[handle.request_id], 5)
+    fake.finish_all()
     done = await handle.status(with_logs=True)
     assert isinstance(done, fal_client.Completed)
     assert done.logs and done.metrics["inference_time"] > 0
@@ -84,10 +84,10 @@ async def test_submit_status_get(fake: FakeFal, client: fal_client.AsyncClient) 
 
 
 async def test_in_progress_is_read_with_logs(fake: FakeFal, client: fal_client.AsyncClient) -> None:
-    fake.latency = 5.0
+    fake.latency = 600.0
     handle = await client.submit(APP, arguments=ARGS)
     task = fake.tasks[handle.request_id]
-    task.created -= 2.0  # past the queueing part, still running
+    task.created -= fake.latency / 2  # past the queueing part, still running
     status = await handle.status(with_logs=True)
     assert isinstance(status, fal_client.InProgress) and status.logs
     await handle.cancel()
@@ -95,7 +95,7 @@ async def test_in_progress_is_read_with_logs(fake: FakeFal, client: fal_client.A
 
 
 async def test_cancel_a_queued_request(fake: FakeFal, client: fal_client.AsyncClient) -> None:
-    fake.latency = 5.0
+    fake.latency = 600.0
     handle = await client.submit(APP, arguments=ARGS)
     await handle.cancel()
     assert fake.tasks[handle.request_id].cancelled

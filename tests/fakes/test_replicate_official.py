@@ -72,7 +72,7 @@ async def test_create_then_wait_polls_until_succeeded(fake: FakeReplicate) -> No
 
 
 async def test_cancel_returns_a_canceled_prediction(fake: FakeReplicate) -> None:
-    fake.latency = 5
+    fake.latency = 600.0
     official = client(fake)
     prediction = await official.predictions.async_create(model=MODEL, input={"prompt": "a fox"})
     await prediction.async_cancel()

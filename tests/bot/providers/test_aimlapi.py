@@ -448,9 +448,10 @@ async def test_ambiguous_failures_are_transient_and_never_resubmitted(
 async def test_sync_call_that_times_out_is_not_repeated(
     http: HttpClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(aimlapi, "SYNC_TIMEOUT_FLOOR", 0.1)
-    async with FakeAiml(latency=2.0) as slow:
-        provider = make_provider(aimlapi.AimlProvider, slow, http, max_wait=0.1)
+    # The call must reach AIML before the timeout ends it, even on a loaded machine.
+    monkeypatch.setattr(aimlapi, "SYNC_TIMEOUT_FLOOR", 1.0)
+    async with FakeAiml(latency=600.0) as slow:
+        provider = make_provider(aimlapi.AimlProvider, slow, http, max_wait=1.0)
         with pytest.raises(Transient) as caught:
             await provider.submit(request())
         assert caught.value.accepted is None

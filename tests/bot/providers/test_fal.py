@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -260,16 +261,24 @@ async def test_generates_an_image_with_four_requests(fake: FakeFal, http: HttpCl
 
 
 async def test_the_stream_answers_the_moment_the_task_completes(
-    fake: FakeFal, http: HttpClient
+    fake: FakeFal, http: HttpClient, sleeps: RecordingSleep
 ) -> None:
-    fake.latency = 0.3
-    provider = provider_for(fake, http)
+    """The task completes only once the adapter is following the stream, so what is timed is
+    the adapter's reaction alone. Any other way to learn of the completion is a sleep or a
+    poll (both counted), or a keep-alive or idle timer of 15 s and more: 5 s tells them apart
+    however loaded the machine."""
+    fake.latency = 600.0
+    provider = provider_for(fake, http, sleep=sleeps)
     handle = await provider.submit(request())
-    outcome = await provider.await_task(handle.tasks[0], handle.submitted_at)
+    waiting = asyncio.create_task(provider.await_task(handle.tasks[0], handle.submitted_at))
+    await fake.wait_for_requests(1, "queue", "GET", "/fal-ai/flux-pro/requests")  # the stream
+    fake.finish_all()
+    outcome = await asyncio.wait_for(waiting, 30)
     had_result = time.perf_counter()
     task = fake.tasks[handle.job_id]
     assert task.completed_at is not None and outcome.images
-    assert had_result - task.completed_at < 0.2, "no waiting beyond the completion"
+    assert sleeps.delays == [], "no waiting beyond the completion"
+    assert had_result - task.completed_at < 5.0, "no waiting beyond the completion"
     assert fake.count("queue", "GET", "/fal-ai/flux-pro/requests") == 2  # stream + result
 
 
@@ -435,8 +444,14 @@ async def test_malformed_submit_answer_is_transient(fake: FakeFal, http: HttpCli
 
 @pytest.mark.parametrize("how", ["close", "abort"])
 async def test_cut_stream_is_reopened(fake: FakeFal, http: HttpClient, how: str) -> None:
+    """The task runs until the stream was reopened: a cut that came after the completion
+    would end the job without the reconnect this test is about."""
+    fake.latency = 600.0
     fake.cut_next_stream(how)
-    result = await provider_for(fake, http).generate(request())
+    job = asyncio.create_task(provider_for(fake, http).generate(request()))
+    await fake.wait_for_requests(2, "queue", "GET", "/fal-ai/flux-pro/requests")
+    fake.finish_all()
+    result = await asyncio.wait_for(job, 30)
     assert result.images
     assert fake.count("queue", "GET", "/fal-ai/flux-pro/requests") == 3
 
@@ -469,7 +484,7 @@ async def test_garbled_and_dropped_results_are_retried(fake: FakeFal, http: Http
 
 
 async def test_a_stuck_request_is_given_up_after_max_wait(fake: FakeFal, http: HttpClient) -> None:
-    fake.latency = 30.0
+    fake.latency = 600.0
     with pytest.raises(Transient) as caught:
         await provider_for(fake, http, max_wait=0.2).generate(request())
     assert "gave up" in caught.value.detail and caught.value.accepted is True
@@ -508,7 +523,7 @@ async def test_given_urls_are_used_and_rebuilt_ones_fail(
 
 
 async def test_cancel_a_running_task(fake: FakeFal, http: HttpClient) -> None:
-    fake.latency = 5.0
+    fake.latency = 600.0
     provider = provider_for(fake, http)
     assert provider.capabilities.cancel
     handle = await provider.submit(request())

@@ -129,7 +129,7 @@ async def server() -> AsyncIterator[str]:
         return web.Response(body=BIG, content_type="image/png")
 
     async def slow(_: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers; the server's cleanup ends it
         return web.Response(text="late")
 
     async def events(request: web.Request) -> web.StreamResponse:
@@ -194,7 +194,9 @@ async def test_refused_connection_is_surely_not_accepted(http: HttpClient) -> No
 
 async def test_read_timeout_is_ambiguous(server: str, http: HttpClient) -> None:
     with pytest.raises(Transient) as caught:
-        await http.trusting(server).request("GET", f"{server}/slow", provider="p", timeout=0.2)
+        # Long enough to be connected first, even on a loaded machine: a timeout while
+        # connecting would rightly mean "never sent".
+        await http.trusting(server).request("GET", f"{server}/slow", provider="p", timeout=1.0)
     assert caught.value.accepted is None
 
 

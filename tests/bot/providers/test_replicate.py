@@ -438,7 +438,7 @@ async def test_resume_from_a_stored_handle(fake: FakeReplicate, http: HttpClient
 
 async def test_cancel_a_running_prediction(fake: FakeReplicate, http: HttpClient) -> None:
     fake.wait_cap = 0
-    fake.latency = 5
+    fake.latency = 600.0
     provider = make_provider(replicate.ReplicateProvider, fake, http)
     assert provider.capabilities.cancel
     handle = await provider.submit(request())

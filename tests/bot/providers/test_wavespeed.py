@@ -281,11 +281,12 @@ async def test_failed_task_inside_http_200_is_task_failed(
 async def test_sync_timeout_answers_processing_then_the_result_is_polled(
     fake: FakeWaveSpeed, http: HttpClient
 ) -> None:
-    fake.sync_timeout = 0.01
+    fake.latency, fake.sync_timeout = 600.0, 0.01  # still running when the sync wait ends
     provider = provider_for(fake, http)
     handle = await provider.submit(request(seed=5))
     [task] = handle.tasks
     assert task.outcome is None and task.urls["get"].endswith(f"/predictions/{task.id}/result")
+    fake.finish_all()
     result = await provider.wait(handle)
     assert result.images and result.seed == 5
     assert fake.count("api", "POST") == 1, "never resubmitted"
@@ -296,7 +297,7 @@ async def test_sync_timeout_answers_processing_then_the_result_is_polled(
 async def test_bare_504_on_the_sync_call_is_ambiguous_and_not_resubmitted(
     fake: FakeWaveSpeed, http: HttpClient
 ) -> None:
-    fake.sync_timeout, fake.sync_timeout_answer = 0.01, "504"
+    fake.latency, fake.sync_timeout, fake.sync_timeout_answer = 600.0, 0.01, "504"
     with pytest.raises(Transient) as caught:
         await provider_for(fake, http).submit(request())
     assert caught.value.accepted is None and caught.value.status == 504
@@ -307,8 +308,12 @@ async def test_bare_504_on_the_sync_call_is_ambiguous_and_not_resubmitted(
 async def test_504_naming_the_task_is_polled_to_the_image(
     fake: FakeWaveSpeed, http: HttpClient
 ) -> None:
-    fake.sync_timeout, fake.sync_timeout_answer = 0.01, "504_envelope"
-    result = await provider_for(fake, http).generate(request())
+    fake.latency, fake.sync_timeout, fake.sync_timeout_answer = 600.0, 0.01, "504_envelope"
+    provider = provider_for(fake, http)
+    handle = await provider.submit(request())
+    assert handle.tasks[0].outcome is None, "the 504 came while the task was running"
+    fake.finish_all()
+    result = await provider.wait(handle)
     assert result.images and result.job_id in fake.tasks
     assert fake.count("api", "POST") == 1
 
@@ -358,7 +363,7 @@ async def test_invalid_request_is_rejected_with_the_field(
 async def test_concurrency_limit_reports_retry_after_without_resubmitting(
     fake: FakeWaveSpeed, http: HttpClient
 ) -> None:
-    fake.latency, fake.sync_timeout, fake.max_active = 0.2, 0.0, 1
+    fake.latency, fake.sync_timeout, fake.max_active = 600.0, 0.0, 1  # the first one runs on
     provider = provider_for(fake, http)
     await provider.submit(request())
     with pytest.raises(RateLimited) as caught:
@@ -380,9 +385,12 @@ async def test_retry_after_on_result_poll_is_honoured(
     fake: FakeWaveSpeed, http: HttpClient
 ) -> None:
     sleeps = RecordingSleep(cap=0.01)
-    fake.sync_timeout = 0.0
+    fake.latency, fake.sync_timeout = 600.0, 0.0  # still running after the submit: polled
     fake.fail_next("result", 429, {"code": 429, "message": "slow"}, headers={"Retry-After": "7"})
-    result = await provider_for(fake, http, sleep=sleeps).generate(request())
+    provider = provider_for(fake, http, sleep=sleeps)
+    handle = await provider.submit(request())
+    fake.finish_all()
+    result = await provider.wait(handle)
     assert result.images
     assert 7.0 in sleeps.delays
 
@@ -418,22 +426,26 @@ async def test_submit_answer_without_task_id_is_transient(
 async def test_bad_result_answers_are_retried_while_polling(
     fake: FakeWaveSpeed, http: HttpClient
 ) -> None:
-    fake.sync_timeout = 0.0
+    fake.latency, fake.sync_timeout = 600.0, 0.0  # still running after the submit: polled
     fake.garble_next("result")
     fake.drop_next("result")
     fake.fail_next("result", 200, {"code": 500, "message": "internal error", "data": None})
     fake.fail_next("result", 200, {"code": 429, "message": "too many requests", "data": None})
     fake.fail_next("result", 502, "<html>bad gateway</html>")
-    result = await provider_for(fake, http).generate(request())
+    provider = provider_for(fake, http)
+    handle = await provider.submit(request())
+    fake.finish_all()
+    result = await provider.wait(handle)
     assert result.images
     assert fake.count("api", "POST") == 1
     assert fake.count("api", "GET") >= 6, "every scripted fault was met and got past"
 
 
 async def test_resume_from_a_stored_handle(fake: FakeWaveSpeed, http: HttpClient) -> None:
-    fake.sync_timeout = 0.0
+    fake.latency, fake.sync_timeout = 600.0, 0.0
     handle = await provider_for(fake, http).submit(request(seed=3))
     assert handle.tasks[0].outcome is None
+    fake.finish_all()
     stored = handle.model_dump_json()
     restarted = provider_for(fake, http)
     result = await restarted.wait(JobHandle.model_validate_json(stored))

@@ -142,6 +142,7 @@ class FakeProviderServer(AnswerFaults):
         self._images: dict[str, tuple[bytes, str]] = {}
         self._seeds = itertools.count(1000)
         self._task_created = asyncio.Event()
+        self._request_seen = asyncio.Event()
 
     # lifecycle
 
@@ -312,6 +313,23 @@ class FakeProviderServer(AnswerFaults):
 
         await asyncio.wait_for(watch(), timeout)
 
+    async def wait_for_requests(
+        self,
+        count: int = 1,
+        host: str | None = None,
+        method: str | None = None,
+        path_prefix: str = "",
+        timeout: float = 10.0,
+    ) -> None:
+        """Until ``count`` requests like these have arrived: the client has reached that step."""
+
+        async def watch() -> None:
+            while self.count(host, method, path_prefix) < count:
+                self._request_seen.clear()
+                await self._request_seen.wait()
+
+        await asyncio.wait_for(watch(), timeout)
+
     def _complete(self, task: FakeTask) -> None:
         if task.finished:
             return
@@ -426,6 +444,7 @@ class FakeProviderServer(AnswerFaults):
                     body,
                 )
             )
+            self._request_seen.set()
             return await handler(request)
 
         return record
