@@ -34,13 +34,13 @@ from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import Response
+from bot.providers.sync import sync_timeout
 
 NAME = "aimlapi"
 MODEL = "flux-pro/v1.1-ultra"
 GENERATE_PATH = "/v1/images/generations"
 ASPECT_RATIOS = ("21:9", "16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "9:21")
-SYNC_TIMEOUT_FLOOR = 120.0
-SYNC_TIMEOUT_CAP = 600.0
+SYNC_CEILING = 600.0  # the most one generation call may take (see bot.providers.sync)
 LOCAL_ID_PREFIX = "local-"
 
 CAPABILITIES = Capabilities(
@@ -90,11 +90,6 @@ def build_body(request: GenerationRequest, plan: Plan, index: int) -> dict[str, 
     if plan.seeds[index] is not None:
         body["seed"] = plan.seeds[index]
     return body
-
-
-def sync_timeout(max_wait: float) -> float:
-    """How long the synchronous POST may take: the configured wait, within sane bounds."""
-    return min(SYNC_TIMEOUT_CAP, max(SYNC_TIMEOUT_FLOOR, max_wait))
 
 
 def parse_result(
@@ -244,7 +239,7 @@ class AimlProvider(Provider):
             self.config.base_url + GENERATE_PATH,
             json=body,
             submit=True,
-            timeout=sync_timeout(self.config.max_wait),
+            timeout=sync_timeout(self.config.max_wait, SYNC_CEILING),
         )
         try:
             payload = resp.json()

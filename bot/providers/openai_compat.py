@@ -29,6 +29,7 @@ from bot.providers.base import Provider, ProviderConfig, generic_error, refused_
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import HttpClient, Response
+from bot.providers.sync import sync_timeout
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ NAME = "openai_compat"
 DEFAULT_MODEL = "flux1.1-pro-ultra"
 GENERATE_PATH = "/images/generations"
 MODELS_PATH = "/models"
-SYNC_TIMEOUT = 180.0
+SYNC_CEILING = 180.0  # the most one generation call may take (see bot.providers.sync)
 REQUEST_ID_HEADERS = ("X-Lumenfall-Request-Id", "x-request-id")
 MODERATION_WORDS = ("content_policy", "moderat", "safety")
 
@@ -184,7 +185,11 @@ class OpenAICompatProvider(Provider):
     async def submit_task(self, request: GenerationRequest, plan: Plan, index: int) -> TaskRef:
         body = build_body(request, plan, index, self.model)
         resp = await self.send(
-            "POST", self.base_url + GENERATE_PATH, json=body, submit=True, timeout=SYNC_TIMEOUT
+            "POST",
+            self.base_url + GENERATE_PATH,
+            json=body,
+            submit=True,
+            timeout=sync_timeout(self.config.max_wait, SYNC_CEILING),
         )
         task_id = request_id(resp.headers)
         log.debug(

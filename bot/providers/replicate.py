@@ -1,4 +1,4 @@
-"""Replicate: create a prediction with ``Prefer: wait=60``, poll ``urls.get`` only if still running.
+"""Replicate: create a prediction with ``Prefer: wait`` (≤60 s), poll ``urls.get`` if still running.
 
 Traps handled here: the blocking create can still answer a non-terminal
 ``starting`` (the wait ran out) or ``processing`` prediction, so it is polled
@@ -31,10 +31,12 @@ from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response, parse_retry_after
+from bot.providers.sync import prefer_wait, sync_timeout
 
 MODEL = "black-forest-labs/flux-1.1-pro-ultra"
-WAIT_SECONDS = 60
-CREATE_TIMEOUT = WAIT_SECONDS + 15.0
+# The longest a blocking create may hold (the client's limit; ``Prefer: wait`` a little under
+# it): Replicate's 60-second wait plus the answer's own time, or less with a short JOB_TIMEOUT.
+CREATE_CEILING = 75.0
 RUNNING = ("starting", "processing")
 MODERATION_CODE = "(E005)"
 
@@ -257,13 +259,14 @@ class ReplicateProvider(Provider):
 
     async def submit_task(self, request: GenerationRequest, plan: Plan, index: int) -> TaskRef:
         url = f"{self.config.base_url}/v1/models/{self.config.model or MODEL}/predictions"
+        timeout = sync_timeout(self.config.max_wait, CREATE_CEILING)
         resp = await self.send(
             "POST",
             url,
             json={"input": build_input(request, plan, index)},
-            headers={"Prefer": f"wait={WAIT_SECONDS}"},
+            headers={"Prefer": f"wait={prefer_wait(timeout)}"},
             submit=True,
-            timeout=CREATE_TIMEOUT,
+            timeout=timeout,
         )
         try:
             body = resp.json()

@@ -28,15 +28,17 @@ from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response
+from bot.providers.sync import sync_timeout
 
 NAME = "wavespeed"
 DEFAULT_BASE_URL = "https://api.wavespeed.ai"
 MODEL = "wavespeed-ai/flux-1.1-pro-ultra"
 SUBMIT_PATH = f"/api/v3/{MODEL}"
 RESULT_PATH = "/api/v3/predictions/{id}/result"
-# The client-side limit on the sync call: longer than WaveSpeed's gateway window (UNCONFIRMED,
-# about 100 s), so the server, not us, ends the wait and says which task goes on.
-SYNC_TIMEOUT = 180.0
+# The most the client lets the sync call take: longer than WaveSpeed's gateway window
+# (UNCONFIRMED, about 100 s), so the server, not us, ends the wait and says which task goes on
+# (a short JOB_TIMEOUT shortens it: see bot.providers.sync).
+SYNC_CEILING = 180.0
 SYNC_TIMED_OUT = 5004
 RANDOM_SEED = -1
 PENDING_STATUSES = frozenset({"created", "queued", "pending", "processing", "starting"})
@@ -233,7 +235,11 @@ class WaveSpeedProvider(Provider):
         body = build_body(request, plan, index)
         try:
             resp = await self.send(
-                "POST", self.base_url + SUBMIT_PATH, json=body, submit=True, timeout=SYNC_TIMEOUT
+                "POST",
+                self.base_url + SUBMIT_PATH,
+                json=body,
+                submit=True,
+                timeout=sync_timeout(self.config.max_wait, SYNC_CEILING),
             )
             data = self._data(resp, submit=True)
         except SyncTimedOut as exc:
