@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import time
 from collections import deque
@@ -243,6 +244,20 @@ class FakeFal(FakeProviderServer):
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await resp.prepare(request)
+        # A client that went away (closed, or killed) leaves nobody to tell: stop quietly.
+        with contextlib.suppress(ConnectionResetError):
+            await self._stream_states(request, resp, task, logs, cut)
+        return resp
+
+    async def _stream_states(
+        self,
+        request: web.Request,
+        resp: web.StreamResponse,
+        task: FakeTask,
+        logs: bool,
+        cut: str | None,
+    ) -> None:
+        """Send each new state (and keep-alives between) until COMPLETED or a scripted cut."""
         last: str | None = None
         while True:
             state = self.status_json(task, logs)
@@ -266,7 +281,6 @@ class FakeFal(FakeProviderServer):
             ):
                 await resp.write(b": keep-alive\n\n")
         await resp.write_eof()
-        return resp
 
     async def result(self, request: web.Request) -> web.StreamResponse:
         if (stop := await self.admit("result", request)) is not None:
