@@ -17,7 +17,7 @@ from bot.errors import InvalidRequest
 from bot.models import GuildSettings
 from bot.safety import Blocklist, normalize_phrase
 from bot.settings import Settings
-from bot.storage import audit, guilds, ledger, reports
+from bot.storage import audit, guilds, ledger, reports, tasks
 from bot.storage.audit import AuditEntry
 from bot.storage.db import Database
 from bot.storage.reports import LedgerEntry, Usage
@@ -202,6 +202,14 @@ class GuildDirectory:
     async def usage(self, guild_id: int, *, since: float, until: float) -> Usage:
         """Credits spent in the guild over a period: totals, top members, per provider."""
         return await self.db.read(lambda c: reports.usage(c, guild_id, since=since, until=until))
+
+    async def provider_spend(
+        self, guild_id: int, *, since: float, until: float
+    ) -> list[tasks.ProviderSpend]:
+        """The provider tasks of the guild's jobs over a period: made, delivered, paid, money."""
+        return await self.db.read(
+            lambda c: tasks.spend(c, since=since, until=until, guild_id=guild_id)
+        )
 
     async def spend_by_day(
         self, guild_id: int, *, since: float, until: float

@@ -28,6 +28,7 @@ from bot.errors import (
     PromptBlocked,
 )
 from bot.models import GenerationRequest, JobStatus
+from bot.money import to_micros
 from bot.pipeline.events import PipelineEvents, SilentEvents, notify
 from bot.pipeline.guilds import GuildDirectory
 from bot.pipeline.jobs import Job
@@ -385,7 +386,7 @@ class Pipeline:
         if usd is None:
             found = self.router.providers.get(provider)
             usd = found.capabilities.usd_per_image if found is not None else Decimal(0)
-        return int(usd * 1_000_000)
+        return to_micros(usd)
 
     def _launch(self, ticket: Ticket, work: Any) -> None:
         task = asyncio.create_task(work, name=f"job-{ticket.job_id}")

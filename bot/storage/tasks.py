@@ -186,3 +186,85 @@ def rows(
         TaskRow(j, g, p, t, s, n, None if b is None else bool(b), c, r, at)
         for j, g, p, t, s, n, b, c, r, at in found
     ]
+
+
+# How a paid task that delivered nothing ended, in the operator's words.
+UNDELIVERED = {
+    "failed": "failed at the provider",
+    "moderated": "refused by the provider's safety filter",
+    "cancelled": "cancelled",
+    "lost": "made but never posted",
+    "created": "still running",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpend:
+    """One provider's tasks in a period, as its invoice should show them.
+
+    ``made`` counts every task the provider made (paid or not, in doubt or not);
+    ``paid_micros`` what the paid ones cost at the price recorded when each was sent;
+    ``undelivered`` the paid tasks that delivered nothing, by why; ``doubt`` the tasks
+    whose submit answer was lost (the provider may or may not have made and billed them).
+    """
+
+    provider: str
+    made: int
+    delivered_images: int
+    paid: int
+    paid_micros: int
+    free: int
+    undelivered: dict[str, int]
+    doubt: int
+    doubt_micros: int
+
+
+def spend(
+    conn: sqlite3.Connection, *, since: float, until: float, guild_id: int | None = None
+) -> list[ProviderSpend]:
+    """Each provider's tasks sent in the period (one guild's, or every guild's), by provider."""
+    where, params = "created_at >= ? AND created_at < ?", [since, until]
+    if guild_id is not None:
+        where += " AND guild_id = ?"
+        params.append(guild_id)
+    totals: dict[str, dict[str, int]] = {}
+    undelivered: dict[str, dict[str, int]] = {}
+    for provider, state, billed, images, cost in conn.execute(
+        f"SELECT provider, state, billed, images, cost_micros FROM provider_tasks WHERE {where}"
+        " AND state NOT IN ('intent', 'refused')",
+        params,
+    ):
+        row = totals.setdefault(
+            provider,
+            dict.fromkeys(("made", "delivered", "paid", "micros", "free", "doubt", "doubt_m"), 0),
+        )
+        row["made"] += 1
+        if state == "unknown":
+            row["doubt"] += 1
+            row["doubt_m"] += cost
+            continue
+        if state == "delivered":
+            row["delivered"] += images
+        if billed:
+            row["paid"] += 1
+            row["micros"] += cost
+            if state != "delivered":
+                why = UNDELIVERED.get(state, state)
+                reasons = undelivered.setdefault(provider, {})
+                reasons[why] = reasons.get(why, 0) + 1
+        else:
+            row["free"] += 1
+    return [
+        ProviderSpend(
+            provider=name,
+            made=row["made"],
+            delivered_images=row["delivered"],
+            paid=row["paid"],
+            paid_micros=row["micros"],
+            free=row["free"],
+            undelivered=undelivered.get(name, {}),
+            doubt=row["doubt"],
+            doubt_micros=row["doubt_m"],
+        )
+        for name, row in sorted(totals.items())
+    ]
