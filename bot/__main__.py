@@ -20,7 +20,7 @@ from bot.logs import setup_logging
 from bot.models import ASPECT_RATIOS
 from bot.settings import PROVIDER_NAMES, Settings, SettingsError, load_settings
 from bot.startup import CONFIGURATION, FAILURE, StartupFailure
-from bot.storage.db import StorageError
+from bot.storage.interface import StorageError
 
 log = logging.getLogger("bot")
 
@@ -242,7 +242,7 @@ def _run_bot(settings: Settings) -> int:
 
 
 def _backup(settings: Settings, target: Path) -> int:
-    from bot.storage.backup import backup
+    from bot.storage.sqlite.backup import backup
 
     copied = backup(settings.database_path, target)
     print(
@@ -253,7 +253,7 @@ def _backup(settings: Settings, target: Path) -> int:
 
 
 def _restore(settings: Settings, source: Path) -> int:
-    from bot.storage.backup import restore
+    from bot.storage.sqlite.backup import restore
 
     path = heartbeat.heartbeat_path(settings.database_path)
     beat = heartbeat.read(path)

@@ -27,11 +27,8 @@ from bot.money import usd
 from bot.providers.base import describe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES, Settings
 from bot.startup import CONFIGURATION, FAILURE, check_keys
-from bot.storage import reports, tasks
-from bot.storage.db import Database
-from bot.storage.ledger import DAY, utc_day
-from bot.storage.reports import LedgerEntry, Usage
-from bot.storage.tasks import ProviderSpend
+from bot.storage.engines import open_store
+from bot.storage.records import DAY, LedgerEntry, ProviderSpend, Usage, utc_day
 
 log = logging.getLogger(__name__)
 
@@ -187,28 +184,28 @@ async def usage_command(args: argparse.Namespace, settings: Settings) -> int:
             f"no database at {path}: the bot has not run with this DATABASE_PATH yet",
             CONFIGURATION,
         )
-    db = await Database.open(path)
+    store = await open_store(path)
     try:
         lines: list[str] = []
         entries: list[LedgerEntry] = []
         if guild is not None:
-            usage = await db.read(lambda c: reports.usage(c, guild, since=since, until=until))
-            by_day = await db.read(
-                lambda c: reports.spend_by_day(c, guild, since=since, until=until)
+            usage = await store.run(lambda tx: tx.reports.usage(guild, since=since, until=until))
+            by_day = await store.run(
+                lambda tx: tx.reports.spend_by_day(guild, since=since, until=until)
             )
             if args.csv is not None:
-                entries = await db.read(
-                    lambda c: reports.entries(c, guild, since=since, until=until)
+                entries = await store.run(
+                    lambda tx: tx.reports.entries(guild, since=since, until=until)
                 )
             lines = usage_report(guild, usage, by_day, since=since, until=until)
-        spend = await db.read(lambda c: tasks.spend(c, since=since, until=until, guild_id=guild))
+        spend = await store.run(lambda tx: tx.tasks.spend(since=since, until=until, guild_id=guild))
         rows = (
-            await db.read(lambda c: tasks.rows(c, since=since, until=until, guild_id=guild))
+            await store.run(lambda tx: tx.tasks.rows(since=since, until=until, guild_id=guild))
             if args.tasks is not None
             else []
         )
     finally:
-        await db.close()
+        await store.close()
     lines += spend_report(spend, guild, since=since, until=until)
     for target, text, what in (
         (args.csv, ledger_csv(entries), f"{len(entries)} ledger movements"),

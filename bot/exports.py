@@ -8,8 +8,7 @@ import io
 from collections.abc import Iterable
 
 from bot.money import usd
-from bot.storage.reports import LedgerEntry
-from bot.storage.tasks import TaskRow
+from bot.storage.records import LedgerEntry, TaskRow
 
 CSV_COLUMNS = (
     "time",

@@ -12,9 +12,7 @@ from bot.errors import InvalidRequest
 from bot.money import usd
 from bot.providers.health import BreakerState
 from bot.providers.router import Router
-from bot.storage.ledger import DAY, utc_day
-from bot.storage.reports import LedgerEntry, Usage
-from bot.storage.tasks import ProviderSpend
+from bot.storage.records import DAY, LedgerEntry, ProviderSpend, Usage, utc_day
 from cogs.render import COLOUR
 
 PERIODS: dict[str, tuple[int | None, str]] = {

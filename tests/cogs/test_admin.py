@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from bot.exports import iso_time
-from bot.storage.ledger import DAY
-from bot.storage.reports import LedgerEntry
+from bot.storage.records import DAY, LedgerEntry
 from tests.cogs.conftest import ADMIN, ALICE, BOB, CAROL, MOD, OWNER, ROLE_MOD, Rig, RigFactory
 from tests.fakes.discord import FakeChannel, FakeGuild, FakeInteraction, FakeMessage
 

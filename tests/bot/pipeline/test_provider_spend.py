@@ -13,8 +13,7 @@ from pathlib import Path
 
 from bot.errors import TaskFailed
 from bot.money import usd
-from bot.storage import tasks
-from bot.storage.db import Database
+from bot.storage.interface import Store
 from tests.bot.pipeline.conftest import RigFactory
 from tests.fakes.providers.scripted import Lost
 
@@ -41,7 +40,7 @@ async def usage(database: Path, cwd: Path, *args: str) -> str:
 
 
 async def test_provider_spend_reconciles_with_what_the_providers_made(
-    make_rig: RigFactory, db: Database, tmp_path: Path
+    make_rig: RigFactory, db: Store, tmp_path: Path
 ) -> None:
     rig = await make_rig("bfl", "fal", daily_allowance=600)
     bfl, fal = rig.providers["bfl"], rig.providers["fal"]
@@ -54,7 +53,7 @@ async def test_provider_spend_reconciles_with_what_the_providers_made(
 
     spend = {
         row.provider: row
-        for row in await db.read(lambda c: tasks.spend(c, since=0, until=time.time() + 60))
+        for row in await db.run(lambda tx: tx.tasks.spend(since=0, until=time.time() + 60))
     }
     assert spend["bfl"].made == len(bfl.made) and spend["fal"].made == len(fal.made)
     assert (spend["bfl"].paid, spend["bfl"].doubt, spend["bfl"].delivered_images) == (3, 1, 2)
@@ -64,7 +63,7 @@ async def test_provider_spend_reconciles_with_what_the_providers_made(
     assert sum(row.delivered_images for row in spend.values()) == delivered == 3
 
     target = tmp_path / "tasks.csv"
-    out = await usage(db.path, tmp_path, "--tasks", str(target))
+    out = await usage(Path(db.location), tmp_path, "--tasks", str(target))
     assert "provider spend for every server" in out
     assert "1 paid task delivered nothing: failed at the provider" in out
     assert "1 task in doubt (the answer was lost): up to $0.06 more" in out

@@ -22,42 +22,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.errors import InsufficientCredits
+from bot.storage.records import Balance, refills_in, utc_day
 
 log = logging.getLogger(__name__)
 
-DAY = 86_400
 
 Key = tuple[str, str]
 """An account and its bucket: ``("allowance", "2025-01-31")``, ``("granted", "")``."""
-
-
-def utc_day(at: float) -> str:
-    """The UTC day of a timestamp as ``YYYY-MM-DD``: the allowance bucket and the spend day."""
-    return time.strftime("%Y-%m-%d", time.gmtime(at))
-
-
-def refills_in(at: float, allowance: int) -> float | None:
-    """Seconds until the daily allowance refills (next UTC midnight); None when it is off."""
-    if allowance <= 0:
-        return None
-    return (at // DAY + 1) * DAY - at
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    """A member's credits in one guild at one moment, as the bot shows them."""
-
-    available: int
-    allowance_left: int
-    granted: int
-    held: int
-    spent_today: int
-    refills_in: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from bot.providers.handles import Intent
+from bot.handles import Intent
+from bot.storage.records import UNDELIVERED, ProviderSpend, TaskRow
 
 OPEN = ("intent", "created")
 
@@ -145,22 +145,6 @@ def open_intent(conn: sqlite3.Connection, job_id: int) -> Intent | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TaskRow:
-    """One provider task as the log has it (for exports and tests)."""
-
-    job_id: int
-    guild_id: int
-    provider: str
-    task_id: str | None
-    state: str
-    images: int
-    billed: bool | None
-    cost_micros: int
-    reason: str | None
-    created_at: float
-
-
 def rows(
     conn: sqlite3.Connection,
     *,
@@ -186,37 +170,6 @@ def rows(
         TaskRow(j, g, p, t, s, n, None if b is None else bool(b), c, r, at)
         for j, g, p, t, s, n, b, c, r, at in found
     ]
-
-
-# How a paid task that delivered nothing ended, in the operator's words.
-UNDELIVERED = {
-    "failed": "failed at the provider",
-    "moderated": "refused by the provider's safety filter",
-    "cancelled": "cancelled",
-    "lost": "made but never posted",
-    "created": "still running",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderSpend:
-    """One provider's tasks in a period, as its invoice should show them.
-
-    ``made`` counts every task the provider made (paid or not, in doubt or not);
-    ``paid_micros`` what the paid ones cost at the price recorded when each was sent;
-    ``undelivered`` the paid tasks that delivered nothing, by why; ``doubt`` the tasks
-    whose submit answer was lost (the provider may or may not have made and billed them).
-    """
-
-    provider: str
-    made: int
-    delivered_images: int
-    paid: int
-    paid_micros: int
-    free: int
-    undelivered: dict[str, int]
-    doubt: int
-    doubt_micros: int
 
 
 def spend(
