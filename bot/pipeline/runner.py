@@ -97,9 +97,10 @@ class JobRunner:
                 return None
             handle = job.handle if job.status is S.SUBMITTED else None
             if job.status is S.SUBMITTING:
-                handle = await self._recover(journal)
-                if not isinstance(handle, JobHandle):
-                    return handle
+                recovered = await self._recover(journal)
+                if not isinstance(recovered, JobHandle):
+                    return recovered
+                handle = recovered
             outcome = await self._generate(journal, handle)
             if not isinstance(outcome, tuple):
                 return outcome

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import statistics
 import time
@@ -389,7 +390,7 @@ class Pipeline:
     def _launch(self, ticket: Ticket, work: Any) -> None:
         task = asyncio.create_task(work, name=f"job-{ticket.job_id}")
         self._running[ticket.job_id] = task
-        task.add_done_callback(lambda t, ticket=ticket: self._ended(ticket, t))
+        task.add_done_callback(functools.partial(self._ended, ticket))
 
     def _ended(self, ticket: Ticket, task: asyncio.Task[Any]) -> None:
         self._running.pop(ticket.job_id, None)

@@ -62,8 +62,8 @@ def spend_by_day(
 
 def _fold(rows: Iterable[tuple]) -> Iterator[LedgerEntry]:
     """Fold consecutive legs (rows ordered by id) into one entry per movement."""
-    for movement, legs in itertools.groupby(rows, key=lambda row: row[0]):
-        legs = list(legs)
+    for movement, group in itertools.groupby(rows, key=lambda row: row[0]):
+        legs = list(group)
         _, at, day, user_id, kind, _, _, job_id, provider, images, actor_id, note = legs[0]
         amount = sum(leg[6] for leg in legs if leg[5] in ("allowance", "granted"))
         charged = sum(leg[6] for leg in legs if leg[5] == "spent")
