@@ -34,18 +34,17 @@ from pathlib import Path
 import aiohttp
 from pydantic import SecretStr
 
-from bot.models import GeneratedImage, GenerationRequest
-from bot.pipeline.jobs import Job
+from bot.handles import TaskRef
+from bot.jobs import Job
+from bot.models import GeneratedImage, GenerationRequest, JobStatus
 from bot.pipeline.scheduler import Estimate
 from bot.pipeline.service import Pipeline, Submission
 from bot.providers.capabilities import Plan
-from bot.providers.handles import TaskRef
 from bot.providers.http import HttpClient
 from bot.providers.router import Router
 from bot.safety import DeliveryPlan
 from bot.settings import Settings
-from bot.storage import ledger
-from bot.storage.db import Database
+from bot.storage.engines import open_store
 from tests.fakes.providers.scripted import ScriptedProvider
 
 SUBMITTERS = 200
@@ -146,7 +145,7 @@ async def run(jobs: int, guilds: int, folder: Path) -> dict[str, float]:
         guild_max_queued=100_000,
     )
     probe = Probe(global_cap)
-    db = await Database.open(folder / "bench.sqlite3")
+    db = await open_store(folder / "bench.sqlite3")
     async with aiohttp.ClientSession() as session:
         provider = InstantProvider(HttpClient(session), probe)
         admitting = Pipeline(db, Router([provider]), operator)
@@ -186,10 +185,9 @@ async def run(jobs: int, guilds: int, folder: Path) -> dict[str, float]:
         await pipeline.drain()
         finished = time.perf_counter()
         await pipeline.stop()
-    problems = await db.read(ledger.reconcile)
-    settled = await db.read(
-        lambda c: c.execute("SELECT COUNT(*) FROM jobs WHERE status = 'done'").fetchone()[0]
-    )
+    problems = await db.run(lambda tx: tx.ledger.reconcile())
+    counts = await db.run(lambda tx: tx.jobs.counts_by_status())
+    settled = counts.get(JobStatus.DONE, 0)
     await db.close()
 
     small = {g for _, g in probe.picks if g != 0}

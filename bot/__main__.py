@@ -20,7 +20,7 @@ from bot.logs import setup_logging
 from bot.models import ASPECT_RATIOS
 from bot.settings import PROVIDER_NAMES, Settings, SettingsError, load_settings
 from bot.startup import CONFIGURATION, FAILURE, StartupFailure
-from bot.storage.db import StorageError
+from bot.storage.interface import StorageError
 
 log = logging.getLogger("bot")
 
@@ -32,7 +32,7 @@ commands:
   run        run the Discord bot (needs DISCORD_TOKEN and a provider key)
   generate   make an image from the command line and write it to a file
   providers  list the providers and check each configured key (costs nothing)
-  usage      a server's credit spend, read from the database
+  usage      credit spend and provider spend (money), read from the database
   backup     copy the database to a new file, safe while the bot runs
   restore    put a backup in place of the database (stop the bot first)
   health     one line on whether the running bot is alive and connected (exit 0 or 1)
@@ -127,13 +127,25 @@ def parser() -> argparse.ArgumentParser:
 
     command("providers", "list providers and check each one's credentials")
     usage = command(
-        "usage", "a guild's credit spend from the database (no Discord, no provider keys)"
+        "usage",
+        "credit spend of a server and what the providers bill, from the database "
+        "(no Discord, no provider keys)",
     )
-    usage.add_argument("--guild", required=True, metavar="ID", help="the server's id")
+    usage.add_argument(
+        "--guild", metavar="ID", help="the server's id (default: provider spend for every server)"
+    )
     usage.add_argument(
         "--since", metavar="DATE", help="first UTC day, YYYY-MM-DD (default: the last 30 days)"
     )
-    usage.add_argument("--csv", type=Path, metavar="FILE", help="also write the ledger as CSV")
+    usage.add_argument(
+        "--csv", type=Path, metavar="FILE", help="also write the server's ledger as CSV"
+    )
+    usage.add_argument(
+        "--tasks",
+        type=Path,
+        metavar="FILE",
+        help="also write every provider task (id, time, state, cost) as CSV, for invoices",
+    )
     backup = command("backup", "copy the database to a new file, safe while the bot runs")
     backup.add_argument("file", type=Path, metavar="FILE", help="the new file to write")
     restore = command("restore", "put a backup in place of the database (stop the bot first)")
@@ -230,7 +242,7 @@ def _run_bot(settings: Settings) -> int:
 
 
 def _backup(settings: Settings, target: Path) -> int:
-    from bot.storage.backup import backup
+    from bot.storage.sqlite.backup import backup
 
     copied = backup(settings.database_path, target)
     print(
@@ -241,7 +253,7 @@ def _backup(settings: Settings, target: Path) -> int:
 
 
 def _restore(settings: Settings, source: Path) -> int:
-    from bot.storage.backup import restore
+    from bot.storage.sqlite.backup import restore
 
     path = heartbeat.heartbeat_path(settings.database_path)
     beat = heartbeat.read(path)

@@ -17,9 +17,9 @@ from bot.providers.registry import build_providers
 from bot.providers.router import Router
 from bot.providers.trust import TrustPolicy
 from bot.settings import Settings
-from bot.storage import state
-from bot.storage.db import Database
-from bot.storage.lock import instance_lock
+from bot.storage.engines import open_store
+from bot.storage.interface import Store
+from bot.storage.sqlite.lock import instance_lock
 
 USER_AGENT = "imagine-bot/0.1 (+https://github.com/imagine-bot)"
 
@@ -38,17 +38,17 @@ class Service:
     """The core plus what a running bot adds: the database and the pipeline."""
 
     core: Core
-    db: Database
+    store: Store
     pipeline: Pipeline
 
     async def recall(self, key: str) -> str | None:
         """A fact the bot stored about itself in an earlier run."""
-        return await self.db.read(lambda c: state.get(c, key))
+        return await self.store.run(lambda tx: tx.state.get(key))
 
     async def remember(self, key: str, value: str) -> None:
         """Store a fact about the bot for later runs."""
         at = time.time()
-        await self.db.write(lambda c: state.put(c, key, value, at=at))
+        await self.store.run(lambda tx: tx.state.put(key, value, at=at))
 
 
 @asynccontextmanager
@@ -94,8 +94,10 @@ async def open_service(
     """
     with instance_lock(settings.database_path):
         async with open_core(settings, resolver=resolver) as core:
-            db = await Database.open(settings.database_path)
+            store = await open_store(settings.database_path)
             try:
-                yield Service(core=core, db=db, pipeline=Pipeline(db, core.router, settings))
+                yield Service(
+                    core=core, store=store, pipeline=Pipeline(store, core.router, settings)
+                )
             finally:
-                await db.close()
+                await store.close()

@@ -20,16 +20,15 @@ from pathlib import Path
 from bot.app import Core, open_core
 from bot.errors import ImagineError, InvalidRequest, NoProviderAvailable, ProviderError, RateLimited
 from bot.explain import no_provider, provider_problem
-from bot.exports import ledger_csv
+from bot.exports import ledger_csv, tasks_csv
 from bot.images import ALLOWED_IMAGES, ImageRefused, probe
 from bot.models import GenerationRequest, GenerationResult, ReferenceImage
+from bot.money import usd
 from bot.providers.base import describe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES, Settings
 from bot.startup import CONFIGURATION, FAILURE, check_keys
-from bot.storage import reports
-from bot.storage.db import Database
-from bot.storage.ledger import DAY, utc_day
-from bot.storage.reports import Usage
+from bot.storage.engines import open_store
+from bot.storage.records import DAY, LedgerEntry, ProviderSpend, Usage, utc_day
 
 log = logging.getLogger(__name__)
 
@@ -170,36 +169,55 @@ async def providers_command(settings: Settings) -> int:
 
 
 async def usage_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Print a guild's spend (and write its ledger) straight from the database."""
+    """Print credit spend (one guild's) and provider spend (that guild's, or the whole bot's)
+    straight from the database; optionally write the ledger and the provider tasks as CSV."""
     try:
-        guild = parse_guild(args.guild)
+        guild = parse_guild(args.guild) if args.guild is not None else None
         since, until = usage_period(args.since, time.time())
     except ValueError as exc:
         raise CliError(str(exc), CONFIGURATION) from exc
+    if guild is None and args.csv is not None:
+        raise CliError("--csv writes one server's ledger: give --guild ID too", CONFIGURATION)
     path = settings.database_path
     if not path.is_file():
         raise CliError(
             f"no database at {path}: the bot has not run with this DATABASE_PATH yet",
             CONFIGURATION,
         )
-    db = await Database.open(path)
+    store = await open_store(path)
     try:
-        usage = await db.read(lambda c: reports.usage(c, guild, since=since, until=until))
-        by_day = await db.read(lambda c: reports.spend_by_day(c, guild, since=since, until=until))
-        entries = (
-            await db.read(lambda c: reports.entries(c, guild, since=since, until=until))
-            if args.csv is not None
+        lines: list[str] = []
+        entries: list[LedgerEntry] = []
+        if guild is not None:
+            usage = await store.run(lambda tx: tx.reports.usage(guild, since=since, until=until))
+            by_day = await store.run(
+                lambda tx: tx.reports.spend_by_day(guild, since=since, until=until)
+            )
+            if args.csv is not None:
+                entries = await store.run(
+                    lambda tx: tx.reports.entries(guild, since=since, until=until)
+                )
+            lines = usage_report(guild, usage, by_day, since=since, until=until)
+        spend = await store.run(lambda tx: tx.tasks.spend(since=since, until=until, guild_id=guild))
+        rows = (
+            await store.run(lambda tx: tx.tasks.rows(since=since, until=until, guild_id=guild))
+            if args.tasks is not None
             else []
         )
     finally:
-        await db.close()
-    lines = usage_report(guild, usage, by_day, since=since, until=until)
-    if args.csv is not None:
+        await store.close()
+    lines += spend_report(spend, guild, since=since, until=until)
+    for target, text, what in (
+        (args.csv, ledger_csv(entries), f"{len(entries)} ledger movements"),
+        (args.tasks, tasks_csv(rows), f"{len(rows)} provider tasks"),
+    ):
+        if target is None:
+            continue
         try:
-            args.csv.write_text(ledger_csv(entries), encoding="utf-8", newline="")
+            target.write_text(text, encoding="utf-8", newline="")
         except OSError as exc:
-            raise CliError(f"{exc.strerror or exc}: {args.csv}") from exc
-        lines.append(f"wrote {len(entries)} ledger movements to {args.csv}")
+            raise CliError(f"{exc.strerror or exc}: {target}") from exc
+        lines.append(f"wrote {what} to {target}")
     print("\n".join(lines))
     return 0
 
@@ -412,4 +430,38 @@ def usage_report(
         f"{_count(images, 'image'):>12}"
         for day, name, credits, images in by_day
     ]
+    return lines
+
+
+def spend_report(
+    spend: Sequence[ProviderSpend], guild_id: int | None, *, since: float, until: float
+) -> list[str]:
+    """What the providers bill for the period, per provider: tasks made, images delivered,
+    paid tasks that delivered nothing (and why), the money, and what is in doubt."""
+    scope = f"guild {guild_id}'s jobs" if guild_id is not None else "every server"
+    lines = [f"provider spend for {scope}, {utc_day(since)} to {utc_day(until - 1)} (UTC):"]
+    if not spend:
+        return [*lines, "  no provider tasks in this period"]
+    lines.append(f"  {'provider':<14} {'tasks':>6} {'delivered':>10} {'paid':>5} {'cost':>11}")
+    for row in spend:
+        lines.append(
+            f"  {row.provider:<14} {row.made:>6} {_count(row.delivered_images, 'image'):>10} "
+            f"{row.paid:>5} {usd(row.paid_micros):>11}"
+        )
+        for why, count in sorted(row.undelivered.items()):
+            lines.append(f"      {_count(count, 'paid task')} delivered nothing: {why}")
+        if row.free:
+            lines.append(f"      {_count(row.free, 'task')} not billed by {row.provider}")
+        if row.doubt:
+            lines.append(
+                f"      {_count(row.doubt, 'task')} in doubt (the answer was lost): up to "
+                f"{usd(row.doubt_micros)} more; check them on {row.provider}'s dashboard"
+            )
+    total = sum(row.paid_micros for row in spend)
+    doubt = sum(row.doubt_micros for row in spend)
+    lines.append(
+        f"  total {usd(total)}"
+        + (f", and up to {usd(doubt)} in doubt" if doubt else "")
+        + " (list prices; set PROVIDER_COSTS to your own)"
+    )
     return lines

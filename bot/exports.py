@@ -7,7 +7,8 @@ import datetime as dt
 import io
 from collections.abc import Iterable
 
-from bot.storage.reports import LedgerEntry
+from bot.money import usd
+from bot.storage.records import LedgerEntry, TaskRow
 
 CSV_COLUMNS = (
     "time",
@@ -64,6 +65,47 @@ def ledger_csv(entries: Iterable[LedgerEntry]) -> str:
                 e.images,
                 _cell(e.actor_id),
                 _text(e.note),
+            )
+        )
+    return out.getvalue()
+
+
+TASK_COLUMNS = (
+    "time",
+    "provider",
+    "task_id",
+    "job_id",
+    "guild_id",
+    "state",
+    "images",
+    "billed",
+    "cost_usd",
+    "reason",
+)
+
+
+def tasks_csv(rows: Iterable[TaskRow]) -> str:
+    """Every task sent to a provider, with its id: the lines to tick off against an invoice.
+
+    ``billed`` is yes, no (refused, or an outcome the provider does not bill) or unknown
+    (the submit's answer was lost: look the time up on the provider's dashboard).
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TASK_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            (
+                iso_time(row.created_at),
+                row.provider,
+                _text(row.task_id),
+                row.job_id,
+                row.guild_id,
+                row.state,
+                row.images,
+                {True: "yes", False: "no", None: "unknown"}[row.billed],
+                usd(row.cost_micros).lstrip("$").replace(",", ""),
+                _text(row.reason),
             )
         )
     return out.getvalue()

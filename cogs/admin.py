@@ -151,7 +151,11 @@ class AdminCommands(app_commands.Group):
         settings = await self.guilds.settings(interaction.guild_id or 0)
         router = self.bot.service.core.router
         prices = {name: self.guilds.price_of(settings, name) for name in router.providers}
-        await self._reply(interaction, embed=providers_embed(router, prices))
+        month = period_bounds("month", self.clock())
+        spend = await self.guilds.provider_spend(
+            interaction.guild_id or 0, since=month.since, until=month.until
+        )
+        await self._reply(interaction, embed=providers_embed(router, prices, spend))
 
     # --- what admins decide -------------------------------------------------------------
 

@@ -9,10 +9,10 @@ import discord
 from discord import app_commands
 
 from bot.errors import InvalidRequest
+from bot.money import usd
 from bot.providers.health import BreakerState
 from bot.providers.router import Router
-from bot.storage.ledger import DAY, utc_day
-from bot.storage.reports import LedgerEntry, Usage
+from bot.storage.records import DAY, LedgerEntry, ProviderSpend, Usage, utc_day
 from cogs.render import COLOUR
 
 PERIODS: dict[str, tuple[int | None, str]] = {
@@ -181,14 +181,18 @@ def _state(router: Router, name: str) -> str:
     return "✅ on"
 
 
-def providers_embed(router: Router, prices: Mapping[str, int]) -> discord.Embed:
-    """Each enabled provider in the order tried: state, recent success, median time, price."""
+def providers_embed(
+    router: Router, prices: Mapping[str, int], spend: Sequence[ProviderSpend] = ()
+) -> discord.Embed:
+    """Each enabled provider in the order tried: state, recent success, median time, price,
+    and what it made for this server's jobs in the last 30 days, in money."""
     embed = discord.Embed(
         title="Image providers",
         description="Tried in this order; a provider that keeps failing is switched off "
         "for a while and the next one takes its jobs.",
         colour=COLOUR,
     )
+    spent = {row.provider: row for row in spend}
     for rank, (name, provider) in enumerate(router.providers.items(), start=1):
         health = router.health[name]
         rate, median = health.success_rate, health.median_seconds
@@ -198,12 +202,37 @@ def providers_embed(router: Router, prices: Mapping[str, int]) -> discord.Embed:
             else "no jobs yet"
         )
         timing = f"median {median:.1f} s" if median is not None else "median time unknown"
+        lines = [
+            _state(router, name),
+            f"{recent} · {timing} · {_plural(prices.get(name, 0), 'credit')} per image",
+        ]
+        if name in spent:
+            lines.append(spend_line(spent[name]))
         embed.add_field(
-            name=f"{rank}. {provider.label} ({name})",
-            value=f"{_state(router, name)}\n{recent} · {timing} · "
-            f"{_plural(prices.get(name, 0), 'credit')} per image",
-            inline=False,
+            name=f"{rank}. {provider.label} ({name})", value="\n".join(lines), inline=False
         )
+    for gone in sorted(set(spent) - set(router.providers)):
+        embed.add_field(name=f"{gone} (no longer enabled)", value=spend_line(spent[gone]))
     if not router.providers:
         embed.description = "No provider is configured."
+    if spent:
+        embed.set_footer(
+            text="Last 30 days, at list prices (the operator's PROVIDER_COSTS where set). "
+            "`imagine-bot usage --tasks FILE` lists every task for the provider's invoice."
+        )
     return embed
+
+
+def spend_line(row: ProviderSpend) -> str:
+    """What one provider made for this server's jobs: tasks, images, money, and what went wrong."""
+    line = (
+        f"💵 {_plural(row.made, 'task')} made, {_plural(row.delivered_images, 'image')} "
+        f"delivered, {usd(row.paid_micros)} paid"
+    )
+    wasted = sum(row.undelivered.values())
+    if wasted:
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(row.undelivered.items()))
+        line += f"; {_plural(wasted, 'paid task')} delivered nothing ({why})"
+    if row.doubt:
+        line += f"; {_plural(row.doubt, 'task')} in doubt, up to {usd(row.doubt_micros)}"
+    return line

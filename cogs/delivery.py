@@ -29,8 +29,8 @@ import discord
 
 from bot.errors import DeliveryFailed
 from bot.images import Upload, fit_all
+from bot.jobs import Job
 from bot.models import GeneratedImage, JobStatus
-from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from bot.safety import DeliveryPlan
 from cogs import render

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import discord
 
 from bot.images import Upload
+from bot.jobs import Job
 from bot.models import JobStatus
-from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from bot.safety import DeliveryPlan
 from bot.text import inert

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.pipeline.jobs import Job
+from bot.jobs import Job
 from cogs.checks import is_moderator
 
 if TYPE_CHECKING:

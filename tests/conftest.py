@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from bot.providers.http import HttpClient
-from bot.storage.db import Database
+from bot.storage.engines import open_store
+from bot.storage.interface import Store
 from tests.fakes.clock import RecordingSleep
 
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
@@ -76,8 +77,8 @@ def sleeps() -> RecordingSleep:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
+async def db(tmp_path: Path) -> AsyncIterator[Store]:
     """A fresh, migrated database file of the test's own, closed afterwards."""
-    database = await Database.open(tmp_path / "t.db")
-    yield database
-    await database.close()
+    store = await open_store(tmp_path / "t.db")
+    yield store
+    await store.close()

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from bot.jobs import Job
 from bot.models import GeneratedImage
-from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from bot.safety import DeliveryPlan
 

@@ -17,10 +17,8 @@ from bot.errors import InvalidRequest
 from bot.models import GuildSettings
 from bot.safety import Blocklist, normalize_phrase
 from bot.settings import Settings
-from bot.storage import audit, guilds, ledger, reports
-from bot.storage.audit import AuditEntry
-from bot.storage.db import Database
-from bot.storage.reports import LedgerEntry, Usage
+from bot.storage.interface import Store, Transaction
+from bot.storage.records import AuditEntry, BlockedPhrase, LedgerEntry, ProviderSpend, Usage
 
 
 @dataclass
@@ -37,13 +35,13 @@ class GuildDirectory:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         operator: Settings,
         *,
         clock: Callable[[], float],
         on_change: Callable[[int], None] = lambda guild_id: None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.operator = operator
         self.clock = clock
         self.on_change = on_change
@@ -77,10 +75,9 @@ class GuildDirectory:
         """Change guild settings (validated together), audited; returns before and after."""
         defaults, at = self.operator.guild_defaults(), self.clock()
 
-        def change(conn: Any) -> tuple[GuildSettings, GuildSettings]:
-            before, after = guilds.change_settings(conn, guild_id, changes, defaults, at=at)
-            audit.record(
-                conn,
+        async def change(tx: Transaction) -> tuple[GuildSettings, GuildSettings]:
+            before, after = await tx.guilds.change_settings(guild_id, changes, defaults, at=at)
+            await tx.audit.record(
                 guild_id,
                 actor_id,
                 "settings",
@@ -91,7 +88,7 @@ class GuildDirectory:
             return before, after
 
         try:
-            before, after = await self.db.write(change)
+            before, after = await self.store.run(change)
         except ValidationError as exc:
             raise _invalid_setting(exc) from exc
         await self._reload(guild_id)
@@ -102,13 +99,13 @@ class GuildDirectory:
         key = _phrase_key(phrase)
         at = self.clock()
 
-        def change(conn: Any) -> bool:
-            added = guilds.block(conn, guild_id, key, phrase, by=actor_id, at=at)
+        async def change(tx: Transaction) -> bool:
+            added = await tx.guilds.block(guild_id, key, phrase, by=actor_id, at=at)
             if added:
-                audit.record(conn, guild_id, actor_id, "block", before=None, after=phrase, at=at)
+                await tx.audit.record(guild_id, actor_id, "block", before=None, after=phrase, at=at)
             return added
 
-        added = await self.db.write(change)
+        added = await self.store.run(change)
         await self._reload(guild_id)
         return added
 
@@ -117,13 +114,15 @@ class GuildDirectory:
         key = _phrase_key(phrase)
         at = self.clock()
 
-        def change(conn: Any) -> bool:
-            removed = guilds.unblock(conn, guild_id, key)
+        async def change(tx: Transaction) -> bool:
+            removed = await tx.guilds.unblock(guild_id, key)
             if removed:
-                audit.record(conn, guild_id, actor_id, "unblock", before=phrase, after=None, at=at)
+                await tx.audit.record(
+                    guild_id, actor_id, "unblock", before=phrase, after=None, at=at
+                )
             return removed
 
-        removed = await self.db.write(change)
+        removed = await self.store.run(change)
         await self._reload(guild_id)
         return removed
 
@@ -131,10 +130,9 @@ class GuildDirectory:
         """Stop a member from generating in this guild (audited)."""
         at = self.clock()
 
-        def change(conn: Any) -> None:
-            previous = guilds.ban(conn, guild_id, user_id, reason, by=actor_id, at=at)
-            audit.record(
-                conn,
+        async def change(tx: Transaction) -> None:
+            previous = await tx.guilds.ban(guild_id, user_id, reason, by=actor_id, at=at)
+            await tx.audit.record(
                 guild_id,
                 actor_id,
                 "ban",
@@ -143,18 +141,17 @@ class GuildDirectory:
                 at=at,
             )
 
-        await self.db.write(change)
+        await self.store.run(change)
         await self._reload(guild_id)
 
     async def unban(self, guild_id: int, actor_id: int, user_id: int) -> bool:
         """Let a banned member generate again (audited); False if they were not banned."""
         at = self.clock()
 
-        def change(conn: Any) -> bool:
-            previous = guilds.unban(conn, guild_id, user_id)
+        async def change(tx: Transaction) -> bool:
+            previous = await tx.guilds.unban(guild_id, user_id)
             if previous is not None:
-                audit.record(
-                    conn,
+                await tx.audit.record(
                     guild_id,
                     actor_id,
                     "unban",
@@ -164,7 +161,7 @@ class GuildDirectory:
                 )
             return previous is not None
 
-        lifted = await self.db.write(change)
+        lifted = await self.store.run(change)
         await self._reload(guild_id)
         return lifted
 
@@ -174,9 +171,8 @@ class GuildDirectory:
         """Give (or, negative, take back) credits; never below zero. Returns what was applied."""
         at = self.clock()
 
-        def change(conn: Any) -> int:
-            applied = ledger.grant(
-                conn,
+        async def change(tx: Transaction) -> int:
+            applied = await tx.ledger.grant(
                 guild_id=guild_id,
                 user_id=user_id,
                 amount=amount,
@@ -184,8 +180,7 @@ class GuildDirectory:
                 note=note,
                 at=at,
             )
-            audit.record(
-                conn,
+            await tx.audit.record(
                 guild_id,
                 actor_id,
                 "grant",
@@ -195,49 +190,61 @@ class GuildDirectory:
             )
             return applied
 
-        return await self.db.write(change)
+        return await self.store.run(change)
 
     # --- what admins read (always one guild's rows only) ------------------------------
 
     async def usage(self, guild_id: int, *, since: float, until: float) -> Usage:
         """Credits spent in the guild over a period: totals, top members, per provider."""
-        return await self.db.read(lambda c: reports.usage(c, guild_id, since=since, until=until))
+        return await self.store.run(lambda tx: tx.reports.usage(guild_id, since=since, until=until))
+
+    async def provider_spend(
+        self, guild_id: int, *, since: float, until: float
+    ) -> list[ProviderSpend]:
+        """The provider tasks of the guild's jobs over a period: made, delivered, paid, money."""
+        return await self.store.run(
+            lambda tx: tx.tasks.spend(since=since, until=until, guild_id=guild_id)
+        )
 
     async def spend_by_day(
         self, guild_id: int, *, since: float, until: float
     ) -> list[tuple[str, str, int, int]]:
         """(day, provider, credits, images) rows for the chart."""
-        return await self.db.read(
-            lambda c: reports.spend_by_day(c, guild_id, since=since, until=until)
+        return await self.store.run(
+            lambda tx: tx.reports.spend_by_day(guild_id, since=since, until=until)
         )
 
     async def ledger_entries(
         self, guild_id: int, *, since: float, until: float
     ) -> list[LedgerEntry]:
         """Every credit movement in the guild over a period, for the CSV export."""
-        return await self.db.read(lambda c: reports.entries(c, guild_id, since=since, until=until))
+        return await self.store.run(
+            lambda tx: tx.reports.entries(guild_id, since=since, until=until)
+        )
 
     async def member_history(
         self, guild_id: int, user_id: int, *, limit: int = 50
     ) -> list[LedgerEntry]:
         """One member's latest credit movements in the guild."""
-        return await self.db.read(lambda c: reports.user_history(c, guild_id, user_id, limit=limit))
+        return await self.store.run(
+            lambda tx: tx.reports.user_history(guild_id, user_id, limit=limit)
+        )
 
-    async def blocklist(self, guild_id: int) -> list[guilds.BlockedPhrase]:
+    async def blocklist(self, guild_id: int) -> list[BlockedPhrase]:
         """The guild's blocked phrases, as moderators typed them, in the order added."""
-        return await self.db.read(lambda c: guilds.blocklist(c, guild_id))
+        return await self.store.run(lambda tx: tx.guilds.blocklist(guild_id))
 
     async def audit_log(self, guild_id: int, *, limit: int = 50) -> list[AuditEntry]:
         """The guild's latest staff changes."""
-        return await self.db.read(lambda c: audit.recent(c, guild_id, limit=limit))
+        return await self.store.run(lambda tx: tx.audit.recent(guild_id, limit=limit))
 
     async def audit_page(
         self, guild_id: int, *, member: int | None, page: int, per_page: int
     ) -> tuple[list[AuditEntry], int]:
         """Page ``page`` (from 1) of the guild's staff changes, newest first, and the total."""
         offset = (max(page, 1) - 1) * per_page
-        return await self.db.read(
-            lambda c: audit.page(c, guild_id, member=member, offset=offset, limit=per_page)
+        return await self.store.run(
+            lambda tx: tx.audit.page(guild_id, member=member, offset=offset, limit=per_page)
         )
 
     async def _reload(self, guild_id: int) -> None:
@@ -247,16 +254,15 @@ class GuildDirectory:
     async def _load(self, guild_id: int) -> GuildState:
         defaults = self.operator.guild_defaults()
 
-        def load(conn: Any) -> GuildState:
+        async def load(tx: Transaction) -> GuildState:
+            blocked = await tx.guilds.blocklist(guild_id)
             return GuildState(
-                settings=guilds.settings(conn, guild_id, defaults),
-                blocklist=Blocklist(
-                    [(b.normalized, b.phrase) for b in guilds.blocklist(conn, guild_id)]
-                ),
-                banned={b.user_id: b.reason for b in guilds.bans(conn, guild_id)},
+                settings=await tx.guilds.settings(guild_id, defaults),
+                blocklist=Blocklist([(b.normalized, b.phrase) for b in blocked]),
+                banned={b.user_id: b.reason for b in await tx.guilds.bans(guild_id)},
             )
 
-        return await self.db.read(load)
+        return await self.store.run(load)
 
 
 def _invalid_setting(exc: ValidationError) -> InvalidRequest:

@@ -8,24 +8,23 @@ job's status and its tasks' states always change together.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import ContentModerated, ImagineError, SubmitUnknown
+from bot.handles import Intent, JobHandle
+from bot.jobs import Job
 from bot.models import JobStatus
 from bot.pipeline.events import notify
-from bot.pipeline.jobs import Job
 from bot.providers.base import describe
 from bot.providers.capabilities import Capabilities
-from bot.providers.handles import Intent, JobHandle
-from bot.storage import jobs, tasks
+from bot.storage.interface import Transaction
 
 if TYPE_CHECKING:
     from bot.pipeline.runner import JobRunner
 
 S = JobStatus
-Change = Callable[[sqlite3.Connection], Any]
+Note = Callable[[Transaction], Awaitable[None]]
 REASON_CHARS = 300
 
 
@@ -72,9 +71,9 @@ class Journal:
     def __init__(self, runner: JobRunner, job: Job) -> None:
         self.runner = runner
         self.job = job
-        self._pending: list[Change] = []
+        self._pending: list[Note] = []
 
-    def take(self) -> list[Change]:
+    def take(self) -> list[Note]:
         """The notes waiting for the job's next transaction (handed over once)."""
         pending, self._pending = self._pending, []
         return pending
@@ -90,13 +89,12 @@ class Journal:
         pending = self.take()
         micros = runner.micros_per_image(intent.provider)
 
-        def change(conn: sqlite3.Connection) -> bool:
+        async def change(tx: Transaction) -> bool:
             for note in pending:
-                note(conn)
-            if not jobs.transition(conn, job.id, S.SUBMITTING, at=at, **fields):
+                await note(tx)
+            if not await tx.jobs.transition(job.id, S.SUBMITTING, at=at, **fields):
                 return False
-            tasks.record_intent(
-                conn,
+            await tx.tasks.record_intent(
                 job_id=job.id,
                 guild_id=job.guild_id,
                 intent=intent,
@@ -104,7 +102,7 @@ class Journal:
             )
             return True
 
-        if not await runner.db.write(change):
+        if not await runner.store.run(change):
             raise JobGone
         self.job = job.moved(S.SUBMITTING, at, **fields)
         if first:
@@ -123,11 +121,10 @@ class Journal:
         pending = self.take()
         caps = runner.capabilities(handle.provider)
 
-        def change(conn: sqlite3.Connection) -> bool:
+        async def change(tx: Transaction) -> bool:
             for note in pending:
-                note(conn)
-            tasks.record_answer(
-                conn,
+                await note(tx)
+            await tx.tasks.record_answer(
                 handle.token,
                 created=[(task.index, task.id) for task in handle.tasks],
                 unknown=handle.unknown,
@@ -135,10 +132,9 @@ class Journal:
                 ended_billed=caps.bills("failed") if caps is not None else True,
                 at=at,
             )
-            if jobs.transition(conn, job.id, S.SUBMITTED, at=at, **fields):
+            if await tx.jobs.transition(job.id, S.SUBMITTED, at=at, **fields):
                 return True
-            tasks.end_attempt(
-                conn,
+            await tx.tasks.end_attempt(
                 handle.token,
                 state="cancelled",
                 billed=True,
@@ -147,7 +143,7 @@ class Journal:
             )
             return False
 
-        if not await runner.db.write(change):
+        if not await runner.store.run(change):
             await runner.router.cancel(handle)
             raise JobGone
         self.job = job.moved(S.SUBMITTED, at, **fields)
@@ -158,11 +154,13 @@ class Journal:
         reason, at = reason_of(error), self.runner.clock()
         indices = error.indices if isinstance(error, SubmitUnknown) and error.indices else None
 
-        def note(conn: sqlite3.Connection) -> None:
-            tasks.end_attempt(
-                conn, token, state=state, billed=billed, reason=reason, at=at, indices=indices
+        async def note(tx: Transaction) -> None:
+            await tx.tasks.end_attempt(
+                token, state=state, billed=billed, reason=reason, at=at, indices=indices
             )
             if indices is not None:
-                tasks.end_attempt(conn, token, state="refused", billed=False, reason=reason, at=at)
+                await tx.tasks.end_attempt(
+                    token, state="refused", billed=False, reason=reason, at=at
+                )
 
         self._pending.append(note)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,17 +23,16 @@ from bot.errors import (
     ImagineError,
     NoProviderAvailable,
 )
+from bot.handles import JobHandle
+from bot.jobs import Job, ResultSummary
 from bot.models import GeneratedImage, GenerationResult, GuildSettings, JobStatus
 from bot.pipeline.events import PipelineEvents, notify
-from bot.pipeline.jobs import Job, ResultSummary
 from bot.pipeline.journal import JobGone, Journal, job_end
 from bot.providers.base import describe
 from bot.providers.capabilities import Capabilities
-from bot.providers.handles import JobHandle
 from bot.providers.router import Router
 from bot.safety import DeliveryPlan, plan_delivery
-from bot.storage import jobs, ledger, tasks
-from bot.storage.db import Database
+from bot.storage.interface import Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ class JobRunner:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         router: Router,
         events: PipelineEvents,
         *,
@@ -71,7 +69,7 @@ class JobRunner:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        self.db = db
+        self.store = store
         self.router = router
         self.events = events
         self.settings_of = settings_of
@@ -94,14 +92,15 @@ class JobRunner:
         journal = Journal(self, job)
         try:
             if job.status is S.FETCHED:
-                images = await self.db.read(lambda c: jobs.load_images(c, job.id))
+                images = await self.store.run(lambda tx: tx.jobs.load_images(job.id))
                 await self._settle(job, await self._post(job, images))
                 return None
             handle = job.handle if job.status is S.SUBMITTED else None
             if job.status is S.SUBMITTING:
-                handle = await self._recover(journal)
-                if not isinstance(handle, JobHandle):
-                    return handle
+                recovered = await self._recover(journal)
+                if not isinstance(recovered, JobHandle):
+                    return recovered
+                handle = recovered
             outcome = await self._generate(journal, handle)
             if not isinstance(outcome, tuple):
                 return outcome
@@ -128,17 +127,17 @@ class JobRunner:
         pending = journal.take() if journal is not None else []
         task_state, billed = job_end(status, job.status, self.capabilities(job.provider or ""))
 
-        def change(conn: sqlite3.Connection) -> bool:
+        async def change(tx: Transaction) -> bool:
             for note in pending:
-                note(conn)
-            ended = jobs.transition(conn, job.id, status, at=at, **fields)
+                await note(tx)
+            ended = await tx.jobs.transition(job.id, status, at=at, **fields)
             if ended:
-                ledger.release(conn, job_id=job.id, at=at)
-                jobs.delete_images(conn, job.id)
-                tasks.end_job(conn, job.id, state=task_state, billed=billed, reason=error, at=at)
+                await tx.ledger.release(job_id=job.id, at=at)
+                await tx.jobs.delete_images(job.id)
+                await tx.tasks.end_job(job.id, state=task_state, billed=billed, reason=error, at=at)
             return ended
 
-        if not await self.db.write(change):
+        if not await self.store.run(change):
             return None
         ended = job.moved(status, at, **fields)
         await notify(self.events.finished, ended)
@@ -151,7 +150,7 @@ class JobRunner:
         Unknown: it ends refunded, and the task log keeps the doubt.
         """
         job = journal.job
-        intent = await self.db.read(lambda c: tasks.open_intent(c, job.id))
+        intent = await self.store.run(lambda tx: tx.tasks.open_intent(job.id))
         if intent is None:
             await self.end(job, S.FAILED, RESTARTED_WHILE_SENDING, journal=journal)
             return None
@@ -197,12 +196,12 @@ class JobRunner:
         fields: dict[str, Any] = {"not_before": not_before, "handle": None, "provider": None}
         pending = journal.take()
 
-        def change(conn: sqlite3.Connection) -> bool:
+        async def change(tx: Transaction) -> bool:
             for note in pending:
-                note(conn)
-            return jobs.transition(conn, job.id, S.QUEUED, at=at, **fields)
+                await note(tx)
+            return await tx.jobs.transition(job.id, S.QUEUED, at=at, **fields)
 
-        if not await self.db.write(change):
+        if not await self.store.run(change):
             return None
         return Requeue(job.moved(S.QUEUED, at, **fields), not_before)
 
@@ -225,13 +224,13 @@ class JobRunner:
         at = self.clock()
         fetched = job.moved(S.FETCHED, at, result=summary)
 
-        def change(conn: sqlite3.Connection) -> bool:
-            moved = jobs.transition(conn, job.id, S.FETCHED, at=at, result=summary)
+        async def change(tx: Transaction) -> bool:
+            moved = await tx.jobs.transition(job.id, S.FETCHED, at=at, result=summary)
             if moved:
-                jobs.save_images(conn, job.id, result.images)
+                await tx.jobs.save_images(job.id, result.images)
             return moved
 
-        storing = asyncio.ensure_future(self.db.write(change))
+        storing = asyncio.ensure_future(self.store.run(change))
         try:
             posted = await self._post(fetched, result.images)
         finally:
@@ -274,22 +273,21 @@ class JobRunner:
         provider = job.provider or (job.result.provider if job.result else None)
         at = self.clock()
 
-        def change(conn: sqlite3.Connection) -> bool:
-            done = jobs.transition(conn, job.id, S.DONE, at=at, charged=charge, finished_at=at)
+        async def change(tx: Transaction) -> bool:
+            done = await tx.jobs.transition(job.id, S.DONE, at=at, charged=charge, finished_at=at)
             if done:
-                ledger.settle(
-                    conn,
+                await tx.ledger.settle(
                     job_id=job.id,
                     charge=charge,
                     provider=provider,
                     images=posted.charged_images,
                     at=at,
                 )
-                jobs.delete_images(conn, job.id)
-                tasks.end_job(conn, job.id, state="delivered", billed=True, reason=None, at=at)
+                await tx.jobs.delete_images(job.id)
+                await tx.tasks.end_job(job.id, state="delivered", billed=True, reason=None, at=at)
             return done
 
-        if await self.db.write(change):
+        if await self.store.run(change):
             await notify(
                 self.events.finished, job.moved(S.DONE, at, charged=charge, finished_at=at)
             )

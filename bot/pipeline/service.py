@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import statistics
 import time
@@ -27,18 +28,18 @@ from bot.errors import (
     NotAllowed,
     PromptBlocked,
 )
+from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
+from bot.money import to_micros
 from bot.pipeline.events import PipelineEvents, SilentEvents, notify
 from bot.pipeline.guilds import GuildDirectory
-from bot.pipeline.jobs import Job
 from bot.pipeline.runner import JobRunner, Requeue
 from bot.pipeline.scheduler import Estimate, Scheduler, Ticket
 from bot.providers.router import Router
 from bot.safety import request_tolerance
 from bot.settings import Settings
-from bot.storage import jobs, ledger, reports
-from bot.storage.db import Database
-from bot.storage.reports import LedgerEntry
+from bot.storage.interface import Store, Transaction
+from bot.storage.records import Balance, LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Pipeline:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         router: Router,
         operator: Settings,
         events: PipelineEvents | None = None,
@@ -81,21 +82,21 @@ class Pipeline:
         monotonic: Callable[[], float] = time.monotonic,
         progress_interval: float = 2.0,
     ) -> None:
-        self.db = db
+        self.store = store
         self.router = router
         self.operator = operator
         self.events: PipelineEvents = events or SilentEvents()
         self.clock = clock
         self.monotonic = monotonic
         self.progress_interval = progress_interval
-        self.guilds = GuildDirectory(db, operator, clock=clock, on_change=self._guild_changed)
+        self.guilds = GuildDirectory(store, operator, clock=clock, on_change=self._guild_changed)
         self.scheduler = Scheduler(
             limits=self.guilds.cached_settings,
             global_max_running=operator.max_running_jobs,
             starts_per_second=operator.max_starts_per_second,
         )
         self.runner = JobRunner(
-            db,
+            store,
             router,
             self.events,
             settings_of=self.guilds.settings,
@@ -119,7 +120,7 @@ class Pipeline:
 
     async def start(self) -> None:
         """Rebuild the queue from the database, resume unfinished jobs, start the loops."""
-        unfinished = await self.db.read(jobs.unfinished)
+        unfinished = await self.store.run(lambda tx: tx.jobs.unfinished())
         for job in unfinished:
             await self.guilds.state(job.guild_id)
             if job.status is S.QUEUED:
@@ -151,7 +152,7 @@ class Pipeline:
         running = dict(self._running)
         if running:
             statuses = {
-                j.id: j.status for j in await self.db.read(lambda c: jobs.many(c, list(running)))
+                j.id: j.status for j in await self.store.run(lambda tx: tx.jobs.many(list(running)))
             }
             sending = [t for jid, t in running.items() if statuses.get(jid) is S.SUBMITTING]
             for jid, task in running.items():
@@ -206,9 +207,8 @@ class Pipeline:
         at = self.clock()
         allowance = cache.settings.daily_allowance
 
-        def admit(conn: Any) -> Job:
-            job = jobs.insert(
-                conn,
+        async def admit(tx: Transaction) -> Job:
+            job = await tx.jobs.insert(
                 guild_id=sub.guild_id,
                 user_id=sub.user_id,
                 channel_id=sub.channel_id,
@@ -218,8 +218,7 @@ class Pipeline:
                 context=sub.context,
                 at=at,
             )
-            ledger.hold(
-                conn,
+            await tx.ledger.hold(
                 guild_id=sub.guild_id,
                 user_id=sub.user_id,
                 job_id=job.id,
@@ -231,7 +230,7 @@ class Pipeline:
 
         self._admitting.update((guild_key, user_key))
         try:
-            job = await self.db.write(admit)
+            job = await self.store.run(admit)
         finally:
             self._admitting.subtract((guild_key, user_key))
             for key in (guild_key, user_key):
@@ -284,7 +283,9 @@ class Pipeline:
 
     async def history(self, guild_id: int, user_id: int, *, limit: int = 5) -> list[LedgerEntry]:
         """The member's latest credit movements in this guild, newest first."""
-        return await self.db.read(lambda c: reports.user_history(c, guild_id, user_id, limit=limit))
+        return await self.store.run(
+            lambda tx: tx.reports.user_history(guild_id, user_id, limit=limit)
+        )
 
     async def drain(self) -> None:
         """Wait until nothing is queued or running (benchmarks, tests, maintenance)."""
@@ -294,7 +295,7 @@ class Pipeline:
 
     async def job(self, job_id: int) -> Job | None:
         """One job as stored."""
-        return await self.db.read(lambda c: jobs.get(c, job_id))
+        return await self.store.run(lambda tx: tx.jobs.get(job_id))
 
     def estimate(self, job_id: int) -> Estimate | None:
         """Position and estimated start of a queued job (None once it started)."""
@@ -302,11 +303,8 @@ class Pipeline:
 
     async def jobs_of(self, guild_id: int, user_id: int) -> list[tuple[Job, Estimate | None]]:
         """A member's unfinished jobs with their queue estimates, oldest first."""
-        found = await self.db.read(
-            lambda c: jobs.of_user(
-                c, guild_id, user_id, [S.QUEUED, S.SUBMITTING, S.SUBMITTED, S.FETCHED]
-            )
-        )
+        unfinished = [S.QUEUED, S.SUBMITTING, S.SUBMITTED, S.FETCHED]
+        found = await self.store.run(lambda tx: tx.jobs.of_user(guild_id, user_id, unfinished))
         return [(job, self.estimate(job.id)) for job in reversed(found)]
 
     async def ended_with_note(
@@ -315,22 +313,24 @@ class Pipeline:
         """A member's recently ended jobs whose context holds ``key`` (a note the Discord layer
         kept for them), newest first."""
         ended = [S.DONE, S.FAILED, S.CANCELLED, S.MODERATED]
-        found = await self.db.read(lambda c: jobs.of_user(c, guild_id, user_id, ended, limit=limit))
+        found = await self.store.run(
+            lambda tx: tx.jobs.of_user(guild_id, user_id, ended, limit=limit)
+        )
         return [job for job in found if job.context.get(key)]
 
-    async def balance(self, guild_id: int, user_id: int) -> ledger.Balance:
+    async def balance(self, guild_id: int, user_id: int) -> Balance:
         """The member's credits in this guild (today's allowance topped up first)."""
         settings = await self.guilds.settings(guild_id)
         at = self.clock()
-        return await self.db.write(
-            lambda c: ledger.balance(
-                c, guild_id=guild_id, user_id=user_id, at=at, allowance=settings.daily_allowance
+        return await self.store.run(
+            lambda tx: tx.ledger.balance(
+                guild_id=guild_id, user_id=user_id, at=at, allowance=settings.daily_allowance
             )
         )
 
     async def set_context(self, job_id: int, context: dict[str, Any]) -> None:
         """Store the Discord layer's data for a job (message ids and the like)."""
-        await self.db.write(lambda c: jobs.set_context(c, job_id, context))
+        await self.store.run(lambda tx: tx.jobs.set_context(job_id, context))
 
     # --- the loops ------------------------------------------------------------------
 
@@ -367,7 +367,7 @@ class Pipeline:
                     changed[job_id] = est
         if not changed:
             return
-        for job in await self.db.read(lambda c: jobs.many(c, list(changed))):
+        for job in await self.store.run(lambda tx: tx.jobs.many(list(changed))):
             if job.status is S.QUEUED:
                 await notify(self.events.queued, job, changed[job.id])
 
@@ -385,12 +385,12 @@ class Pipeline:
         if usd is None:
             found = self.router.providers.get(provider)
             usd = found.capabilities.usd_per_image if found is not None else Decimal(0)
-        return int(usd * 1_000_000)
+        return to_micros(usd)
 
     def _launch(self, ticket: Ticket, work: Any) -> None:
         task = asyncio.create_task(work, name=f"job-{ticket.job_id}")
         self._running[ticket.job_id] = task
-        task.add_done_callback(lambda t, ticket=ticket: self._ended(ticket, t))
+        task.add_done_callback(functools.partial(self._ended, ticket))
 
     def _ended(self, ticket: Ticket, task: asyncio.Task[Any]) -> None:
         self._running.pop(ticket.job_id, None)

@@ -24,10 +24,10 @@ from bot.errors import (
     ProviderRejected,
     TaskFailed,
 )
+from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import GenerationRequest, OutputFormat
 from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response
 
 NAME = "apiframe"

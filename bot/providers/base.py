@@ -32,6 +32,7 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
+from bot.handles import ImageRef, Intent, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.images import ImageRefused, probe
 from bot.models import (
     GeneratedImage,
@@ -41,7 +42,6 @@ from bot.models import (
 )
 from bot.origins import Origin
 from bot.providers.capabilities import Capabilities, Plan, make_plan
-from bot.providers.handles import ImageRef, Intent, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.providers.http import (
     HttpClient,
     Response,

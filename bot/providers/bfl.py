@@ -20,10 +20,10 @@ from bot.errors import (
     ProviderRejected,
     TaskFailed,
 )
+from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import ASPECT_RATIOS, GenerationRequest
 from bot.providers.base import Provider, fetch_reference, generic_error
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response
 
 SUBMIT_PATH = "/v1/flux-pro-1.1-ultra"

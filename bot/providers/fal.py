@@ -33,10 +33,10 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
+from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import GenerationRequest
 from bot.providers.base import READ_RETRY, Provider, describe, generic_error
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response, StreamRefused, backoff_delay, transient_for_status
 
 log = logging.getLogger(__name__)

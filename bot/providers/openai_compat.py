@@ -24,10 +24,10 @@ from bot.errors import (
     ProviderRejected,
     TaskFailed,
 )
+from bot.handles import ImageRef, TaskOutcome, TaskRef
 from bot.models import ASPECT_RATIOS, GenerationRequest, OutputFormat
 from bot.providers.base import Provider, ProviderConfig, generic_error, refused_before_work
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import HttpClient, Response
 from bot.providers.sync import sync_timeout
 

@@ -26,10 +26,10 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
+from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import ASPECT_RATIOS, GenerationRequest, OutputFormat
 from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response, parse_retry_after
 from bot.providers.sync import prefer_wait, sync_timeout
 

@@ -23,10 +23,10 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
+from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import MAX_SEED, GenerationRequest, OutputFormat
 from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.providers.http import Response
 from bot.providers.sync import sync_timeout
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.charts import spend_chart
 from bot.exports import CSV_COLUMNS, iso_time, ledger_csv
-from bot.storage.reports import LedgerEntry
+from bot.storage.records import LedgerEntry
 
 ROWS = [
     ("2025-03-01", "bfl", 12, 2),

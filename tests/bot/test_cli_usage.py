@@ -8,16 +8,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot import cli
 from bot.exports import iso_time
 from bot.models import GenerationRequest
-from bot.storage import jobs, ledger, reports
-from bot.storage.db import Database
-from bot.storage.ledger import DAY, utc_day
+from bot.storage.engines import open_store
+from bot.storage.interface import Store, Transaction
+from bot.storage.records import DAY, utc_day
 
 SCRIPT = Path(sys.executable).parent / "imagine-bot"
 GUILD, OTHER = 111_111_111_111, 222_222_222_222
@@ -27,7 +26,7 @@ LONG_AGO = TODAY - 40 * DAY
 
 
 async def charge(
-    db: Database,
+    db: Store,
     guild: int,
     user: int,
     *,
@@ -38,9 +37,8 @@ async def charge(
 ) -> None:
     """One delivered job, through the same storage functions the pipeline uses."""
 
-    def change(conn: Any) -> None:
-        job = jobs.insert(
-            conn,
+    async def change(tx: Transaction) -> None:
+        job = await tx.jobs.insert(
             guild_id=guild,
             user_id=user,
             channel_id=1,
@@ -50,8 +48,7 @@ async def charge(
             context={},
             at=at,
         )
-        ledger.hold(
-            conn,
+        await tx.ledger.hold(
             guild_id=guild,
             user_id=user,
             job_id=job.id,
@@ -59,26 +56,26 @@ async def charge(
             at=at,
             allowance=60,
         )
-        ledger.settle(
-            conn, job_id=job.id, charge=images * price, provider=provider, images=images, at=at + 5
+        await tx.ledger.settle(
+            job_id=job.id, charge=images * price, provider=provider, images=images, at=at + 5
         )
 
-    await db.write(change)
+    await db.run(change)
 
 
 @pytest.fixture
 async def database(tmp_path: Path) -> Path:
     """A database with spend in two guilds: today, two days ago, and 40 days ago."""
     path = tmp_path / "data" / "bot.db"
-    db = await Database.open(path)
+    db = await open_store(path)
     await charge(db, GUILD, ALICE, images=2, price=6, provider="fal", at=TODAY)
     await charge(db, GUILD, BOB, images=1, price=9, provider="bfl", at=TODAY - 2 * DAY)
     await charge(db, GUILD, ALICE, images=1, price=6, provider="fal", at=TODAY - 2 * DAY)
     await charge(db, GUILD, BOB, images=4, price=6, provider="fal", at=LONG_AGO)
     await charge(db, OTHER, ALICE, images=3, price=20, provider="fal", at=TODAY)
-    await db.write(
-        lambda c: ledger.grant(
-            c, guild_id=GUILD, user_id=BOB, amount=25, actor_id=ADMIN, note="=1+1", at=TODAY
+    await db.run(
+        lambda tx: tx.ledger.grant(
+            guild_id=GUILD, user_id=BOB, amount=25, actor_id=ADMIN, note="=1+1", at=TODAY
         )
     )
     await db.close()
@@ -116,7 +113,8 @@ async def test_prints_the_last_30_days_of_one_guild(database: Path, tmp_path: Pa
     ]
     providers = lines[lines.index("per provider:") + 1 : lines.index("per day:")]
     assert [line.split()[:2] for line in providers] == [["fal", "18"], ["bfl", "9"]]
-    days = [line.split()[:3] for line in lines[lines.index("per day:") + 1 :]]
+    spend = next(i for i, line in enumerate(lines) if line.startswith("provider spend"))
+    days = [line.split()[:3] for line in lines[lines.index("per day:") + 1 : spend]]
     assert days == [
         [utc_day(TODAY - 2 * DAY), "bfl", "9"],
         [utc_day(TODAY - 2 * DAY), "fal", "6"],
@@ -130,10 +128,10 @@ async def test_the_figures_equal_the_ledger_report(database: Path, tmp_path: Pat
         ["usage", "--guild", str(GUILD), "--since", utc_day(since)], database, tmp_path
     )
     assert code == 0
-    db = await Database.open(database)
+    db = await open_store(database)
     try:
         start, until = cli.usage_period(utc_day(since), time.time())
-        usage = await db.read(lambda c: reports.usage(c, GUILD, since=start, until=until))
+        usage = await db.run(lambda tx: tx.reports.usage(GUILD, since=start, until=until))
     finally:
         await db.close()
     assert (usage.credits, usage.images, usage.jobs) == (51, 8, 4)
@@ -155,10 +153,11 @@ async def test_since_narrows_the_period_and_each_guild_is_apart(
     assert str(BOB) not in out
     code, out, _ = await run(["usage", "--guild", "42"], database, tmp_path)
     assert code == 0
-    assert out.splitlines()[1:] == [
+    assert out.splitlines()[1:3] == [
         "total: 0 credits, 0 images, 0 jobs",
         "no credits were spent in this period",
     ]
+    assert out.splitlines()[-1] == "  no provider tasks in this period"
 
 
 async def test_csv_writes_the_ledger_that_parses_back(database: Path, tmp_path: Path) -> None:
@@ -169,10 +168,10 @@ async def test_csv_writes_the_ledger_that_parses_back(database: Path, tmp_path: 
     assert code == 0, err
     with target.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    db = await Database.open(database)
+    db = await open_store(database)
     try:
         start, until = cli.usage_period(None, time.time())
-        entries = await db.read(lambda c: reports.entries(c, GUILD, since=start, until=until))
+        entries = await db.run(lambda tx: tx.reports.entries(GUILD, since=start, until=until))
     finally:
         await db.close()
     assert out.splitlines()[-1] == f"wrote {len(entries)} ledger movements to {target}"

@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from bot.exports import iso_time
-from bot.storage.ledger import DAY
-from bot.storage.reports import LedgerEntry
+from bot.storage.records import DAY, LedgerEntry
 from tests.cogs.conftest import ADMIN, ALICE, BOB, CAROL, MOD, OWNER, ROLE_MOD, Rig, RigFactory
 from tests.fakes.discord import FakeChannel, FakeGuild, FakeInteraction, FakeMessage
 
@@ -352,6 +351,22 @@ async def test_providers_shows_order_health_and_a_switched_off_provider(
     assert "0% of the last 1 job delivered" in fal
     assert bfl.startswith("✅ on\n100% of the last 1 job delivered · median ")
     assert re.search(r"median \d+\.\d s", bfl)
+
+
+async def test_providers_shows_what_each_provider_made_and_billed(make_rig: RigFactory) -> None:
+    rig = await make_rig("fal", "bfl")
+    rig.providers["fal"].lose_answer_next("submit", "502")
+    lost = await rig.outcome(await rig.imagine(ALICE, prompt="first"))
+    assert lost.ephemeral and "risk paying for it twice" in lost.content
+    await rig.outcome(await rig.imagine(ALICE, prompt="second"))
+    assert await rig.balance(ALICE) == 54, "charged once, for the image delivered (settled)"
+    fields = embed_fields(await admin(rig, "providers"))
+    fal = fields["1. fal.ai (fal)"]
+    assert "💵 2 tasks made, 1 image delivered, $0.06 paid" in fal
+    assert "1 task in doubt, up to $0.06" in fal
+    assert "💵" not in fields["2. Black Forest Labs (bfl)"], "bfl was never sent the lost image"
+    assert len(rig.providers["fal"].billed_tasks()) == 2
+    assert rig.providers["bfl"].tasks == {}
 
 
 async def test_each_guilds_admins_see_and_change_only_their_own(make_rig: RigFactory) -> None:

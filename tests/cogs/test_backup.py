@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bot import heartbeat
 from bot.heartbeat import heartbeat_path
-from bot.storage.ledger import reconcile
+from bot.storage.sqlite.ledger import reconcile
 from tests.cogs.conftest import ALICE, BOB, RigFactory
 
 SCRIPT = Path(sys.executable).parent / "imagine-bot"

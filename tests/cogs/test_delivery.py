@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
-from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from cogs.delivery import DiscordEvents
 

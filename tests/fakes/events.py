@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import DeliveryFailed
+from bot.jobs import Job
 from bot.models import GeneratedImage, JobStatus
-from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from bot.safety import DeliveryPlan
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import aiohttp
 from pydantic import SecretStr
 
+from bot.jobs import Job
 from bot.models import GeneratedImage, GenerationRequest
-from bot.pipeline.jobs import Job
 from bot.pipeline.scheduler import Estimate
 from bot.pipeline.service import Pipeline, Submission
 from bot.providers.base import ProviderConfig
@@ -32,7 +32,7 @@ from bot.providers.router import Router
 from bot.providers.trust import TrustPolicy
 from bot.safety import DeliveryPlan
 from bot.settings import Settings
-from bot.storage.db import Database
+from bot.storage.engines import open_store
 
 KEY = "test-key"
 
@@ -83,7 +83,7 @@ async def main(args: argparse.Namespace) -> None:
         user_max_queued=100,
         user_max_running=50,
     )
-    db = await Database.open(args.db)
+    db = await open_store(args.db)
     try:
         async with aiohttp.ClientSession() as session:
             # TRUSTED_HOSTS and PROVIDER_API_HOSTS come from the environment, as for the bot.

@@ -13,8 +13,8 @@ from bot.pipeline.service import Pipeline, Submission
 from bot.providers.http import HttpClient
 from bot.providers.router import Router
 from bot.settings import Settings
-from bot.storage import ledger
-from bot.storage.db import Database
+from bot.storage.interface import Store
+from bot.storage.records import Balance
 from tests.fakes.events import RecordingEvents
 from tests.fakes.providers.scripted import ScriptedProvider
 
@@ -42,7 +42,7 @@ def operator(**changes: Any) -> Settings:
 class Rig:
     """Everything a pipeline test touches."""
 
-    db: Database
+    db: Store
     pipeline: Pipeline
     events: RecordingEvents
     providers: dict[str, ScriptedProvider]
@@ -65,18 +65,18 @@ class Rig:
             request=GenerationRequest.parse(prompt=prompt, **fields),
         )
 
-    async def balance(self, user: int = USER, guild: int = GUILD) -> ledger.Balance:
+    async def balance(self, user: int = USER, guild: int = GUILD) -> Balance:
         return await self.pipeline.balance(guild, user)
 
     async def reconciled(self) -> list[str]:
-        return await self.db.read(ledger.reconcile)
+        return await self.db.run(lambda tx: tx.ledger.reconcile())
 
 
 RigFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def make_rig(db: Database, http: HttpClient) -> AsyncIterator[RigFactory]:
+async def make_rig(db: Store, http: HttpClient) -> AsyncIterator[RigFactory]:
     """Build (and later stop) a pipeline over scripted providers named in ``names``."""
     started: list[Pipeline] = []
 

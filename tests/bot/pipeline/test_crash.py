@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import ledger
+from bot.storage.sqlite import ledger
 from tests.fakes.providers import trust_for
 from tests.fakes.providers.bfl import FakeBfl
 

@@ -12,20 +12,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import NoProviderAvailable, RateLimited, TaskFailed, Transient
+from bot.handles import Intent
+from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
-from bot.pipeline.jobs import Job
 from bot.pipeline.runner import RESTARTED_WHILE_SENDING
-from bot.providers.handles import Intent
-from bot.storage import jobs, ledger, tasks
-from bot.storage.db import Database
+from bot.storage.interface import Store, Transaction
+from bot.storage.records import TaskRow
 from tests.bot.pipeline.conftest import CHANNEL, GUILD, USER, Rig, RigFactory
 from tests.fakes.providers.scripted import Lost, ScriptedProvider, limited
 
 S = JobStatus
 
 
-async def task_log(rig: Rig) -> list[tasks.TaskRow]:
-    return await rig.db.read(lambda c: tasks.rows(c, since=0, until=time.time() + 60))
+async def task_log(rig: Rig) -> list[TaskRow]:
+    return await rig.db.run(lambda tx: tx.tasks.rows(since=0, until=time.time() + 60))
 
 
 def made(*providers: ScriptedProvider) -> int:
@@ -94,15 +94,14 @@ async def test_a_failed_task_moves_on_with_a_durable_intent_each_time(
     assert rows[0].reason is not None and "Error status" in rows[0].reason
 
 
-async def plant_mid_submit(db: Database, provider: str, *, prompt: str = "a planted job") -> Job:
+async def plant_mid_submit(db: Store, provider: str, *, prompt: str = "a planted job") -> Job:
     """A job a crashed bot left mid-submit: its intent stored, the answer never read."""
     request = GenerationRequest.parse(prompt=prompt)
     at = time.time()
     intent = Intent(provider, "tok-" + prompt.replace(" ", "-"), (1,), at)
 
-    def change(conn: Any) -> Job:
-        job = jobs.insert(
-            conn,
+    async def change(tx: Transaction) -> Job:
+        job = await tx.jobs.insert(
             guild_id=GUILD,
             user_id=USER,
             channel_id=CHANNEL,
@@ -112,20 +111,20 @@ async def plant_mid_submit(db: Database, provider: str, *, prompt: str = "a plan
             context={},
             at=at,
         )
-        ledger.hold(
-            conn, guild_id=GUILD, user_id=USER, job_id=job.id, amount=6, at=at, allowance=60
+        await tx.ledger.hold(
+            guild_id=GUILD, user_id=USER, job_id=job.id, amount=6, at=at, allowance=60
         )
-        assert jobs.transition(conn, job.id, S.SUBMITTING, at=at, started_at=at)
-        tasks.record_intent(
-            conn, job_id=job.id, guild_id=GUILD, intent=intent, micros_per_image=60_000
+        assert await tx.jobs.transition(job.id, S.SUBMITTING, at=at, started_at=at)
+        await tx.tasks.record_intent(
+            job_id=job.id, guild_id=GUILD, intent=intent, micros_per_image=60_000
         )
         return job
 
-    return await db.write(change)
+    return await db.run(change)
 
 
 async def test_a_restart_mid_submit_finds_the_task_and_never_resubmits(
-    make_rig: RigFactory, db: Database, http: Any
+    make_rig: RigFactory, db: Store, http: Any
 ) -> None:
     finder = ScriptedProvider("finder", http, capabilities=limited(lookup=True))
     job = await plant_mid_submit(db, "finder")
@@ -140,7 +139,7 @@ async def test_a_restart_mid_submit_finds_the_task_and_never_resubmits(
 
 
 async def test_a_restart_mid_submit_requeues_a_job_the_provider_never_got(
-    make_rig: RigFactory, db: Database, http: Any
+    make_rig: RigFactory, db: Store, http: Any
 ) -> None:
     finder = ScriptedProvider("finder", http, capabilities=limited(lookup=True))
     job = await plant_mid_submit(db, "finder")
@@ -153,7 +152,7 @@ async def test_a_restart_mid_submit_requeues_a_job_the_provider_never_got(
 
 
 async def test_a_restart_mid_submit_where_nothing_can_be_checked_refunds(
-    make_rig: RigFactory, db: Database, http: Any
+    make_rig: RigFactory, db: Store, http: Any
 ) -> None:
     job = await plant_mid_submit(db, "alpha")
     rig = await make_rig("alpha", "beta")

@@ -6,12 +6,11 @@ import asyncio
 import time
 from typing import Any
 
+from bot.jobs import Job, ResultSummary
 from bot.models import GenerationRequest, JobStatus, Timings
-from bot.pipeline.jobs import Job, ResultSummary
 from bot.pipeline.runner import RESTARTED_WHILE_SENDING
 from bot.providers.http import HttpClient
-from bot.storage import jobs, ledger
-from bot.storage.db import Database
+from bot.storage.interface import Store, Transaction
 from tests.bot.pipeline.conftest import CHANNEL, GUILD, USER, RigFactory
 from tests.fakes.providers.scripted import ScriptedProvider
 
@@ -20,7 +19,7 @@ NOW = time.time()
 
 
 async def plant(
-    db: Database,
+    db: Store,
     status: JobStatus,
     *,
     provider: ScriptedProvider | None = None,
@@ -45,9 +44,8 @@ async def plant(
             timings=Timings(),
         )
 
-    def change(conn: Any) -> Job:
-        job = jobs.insert(
-            conn,
+    async def change(tx: Transaction) -> Job:
+        job = await tx.jobs.insert(
             guild_id=GUILD,
             user_id=USER,
             channel_id=CHANNEL,
@@ -57,8 +55,8 @@ async def plant(
             context={"k": "v"},
             at=NOW,
         )
-        ledger.hold(
-            conn, guild_id=GUILD, user_id=USER, job_id=job.id, amount=6, at=NOW, allowance=60
+        await tx.ledger.hold(
+            guild_id=GUILD, user_id=USER, job_id=job.id, amount=6, at=NOW, allowance=60
         )
         steps = {
             S.QUEUED: [],
@@ -72,27 +70,22 @@ async def plant(
                 fields = {"provider": "alpha", "unit_price": 6, "handle": handle}
             if step is S.FETCHED:
                 fields = {"result": result}
-            assert jobs.transition(conn, job.id, step, at=NOW, **fields)
+            assert await tx.jobs.transition(job.id, step, at=NOW, **fields)
             job = job.moved(step, NOW, **fields)
         if images:
-            jobs.save_images(conn, job.id, images)
+            await tx.jobs.save_images(job.id, images)
         return job
 
-    return await db.write(change)
+    return await db.run(change)
 
 
-async def movements(db: Database, job_id: int) -> list[str]:
-    rows = await db.read(
-        lambda c: c.execute(
-            "SELECT DISTINCT movement, kind FROM ledger WHERE job_id = ? ORDER BY movement",
-            (job_id,),
-        ).fetchall()
-    )
-    return [kind for _, kind in rows]
+async def movements(db: Store, job_id: int) -> list[str]:
+    entries = await db.run(lambda tx: tx.reports.entries(GUILD, since=0, until=NOW + 86_400))
+    return [entry.kind for entry in entries if entry.job_id == job_id]
 
 
 async def test_every_unfinished_job_is_finished_exactly_once(
-    make_rig: RigFactory, db: Database, http: HttpClient
+    make_rig: RigFactory, db: Store, http: HttpClient
 ) -> None:
     before = ScriptedProvider("alpha", http)
     planted = {
@@ -135,7 +128,7 @@ async def test_every_unfinished_job_is_finished_exactly_once(
 
 
 async def test_a_clean_stop_leaves_jobs_the_next_start_finishes(
-    make_rig: RigFactory, db: Database, http: HttpClient
+    make_rig: RigFactory, db: Store, http: HttpClient
 ) -> None:
     gate = asyncio.Event()
     first = ScriptedProvider("alpha", http, wait_gate=gate)
@@ -145,7 +138,7 @@ async def test_a_clean_stop_leaves_jobs_the_next_start_finishes(
     await first.waiting.wait()
     await rig.pipeline.stop(grace=0.1)
     statuses = {
-        j.id: j.status for j in await db.read(lambda c: jobs.many(c, [running.id, waiting.id]))
+        j.id: j.status for j in await db.run(lambda tx: tx.jobs.many([running.id, waiting.id]))
     }
     assert statuses == {running.id: S.SUBMITTED, waiting.id: S.QUEUED}
 

@@ -22,7 +22,6 @@ from bot.errors import (
 )
 from bot.models import JobStatus
 from bot.providers.http import HttpClient
-from bot.storage import audit, jobs
 from tests.bot.pipeline.conftest import CHANNEL, GUILD, USER, Rig, RigFactory
 from tests.fakes.providers.scripted import ScriptedProvider, limited
 
@@ -30,7 +29,7 @@ S = JobStatus
 
 
 async def job_count(rig: Rig) -> int:
-    return await rig.db.read(lambda c: c.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+    return sum((await rig.db.run(lambda tx: tx.jobs.counts_by_status())).values())
 
 
 async def test_a_job_is_delivered_once_and_charged_once(make_rig: RigFactory) -> None:
@@ -51,7 +50,7 @@ async def test_a_job_is_delivered_once_and_charged_once(make_rig: RigFactory) ->
     assert stored is not None
     assert stored.result is not None
     assert stored.result.provider == "alpha"
-    assert await rig.db.read(lambda c: jobs.load_images(c, job.id)) == [], (
+    assert await rig.db.run(lambda tx: tx.jobs.load_images(job.id)) == [], (
         "bytes dropped once posted"
     )
 
@@ -301,7 +300,7 @@ async def test_settings_changes_are_audited_and_apply_to_the_next_job(make_rig: 
     assert job.request.safety_tolerance == 0, "the guild's tolerance wins over the member's"
     restricted = (await rig.pipeline.submit(rig.submission(age_restricted=True))).job
     assert restricted.request.safety_tolerance == 4
-    entries = await rig.db.read(lambda c: audit.recent(c, GUILD))
+    entries = await rig.db.run(lambda tx: tx.audit.recent(GUILD))
     assert entries[0].actor_id == 42
     assert entries[0].action == "settings"
     assert entries[0].before == {"safety_tolerance": 2, "nsfw_channel_tolerance": 2}
@@ -314,7 +313,7 @@ async def test_grants_are_clamped_and_audited(make_rig: RigFactory) -> None:
     assert await rig.pipeline.guilds.grant(GUILD, 42, USER, 30) == 30
     assert await rig.pipeline.guilds.grant(GUILD, 42, USER, -50) == -30
     assert (await rig.balance()).available == 0
-    actions = [e.action for e in await rig.db.read(lambda c: audit.recent(c, GUILD))]
+    actions = [e.action for e in await rig.db.run(lambda tx: tx.audit.recent(GUILD))]
     assert actions == ["grant", "grant"]
 
 
@@ -348,4 +347,4 @@ async def test_an_invalid_settings_change_names_the_setting_and_changes_nothing(
     assert caught.value.field == "user_max_queued"
     assert "greater than or equal to 1" in caught.value.user_message
     assert (await rig.pipeline.guilds.settings(GUILD)).user_max_queued == 10
-    assert await rig.db.read(lambda c: audit.recent(c, GUILD)) == []
+    assert await rig.db.run(lambda tx: tx.audit.recent(GUILD)) == []

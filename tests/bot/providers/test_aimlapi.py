@@ -20,10 +20,10 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
+from bot.handles import JobHandle, TaskRef
 from bot.models import OutputFormat, ReferenceImage, decode_base64
 from bot.providers import aimlapi
 from bot.providers.capabilities import make_plan
-from bot.providers.handles import JobHandle, TaskRef
 from bot.providers.http import HttpClient, Response
 from tests.bot.providers.conftest import make_provider, request
 from tests.fakes.clock import RecordingSleep

@@ -21,11 +21,11 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
+from bot.handles import JobHandle, TaskRef
 from bot.models import ASPECT_RATIOS, OutputFormat, ReferenceImage, decode_base64
 from bot.providers import openai_compat as oc
 from bot.providers.base import ProviderConfig
 from bot.providers.capabilities import make_plan
-from bot.providers.handles import JobHandle, TaskRef
 from bot.providers.http import HttpClient, Response
 from tests.bot.providers.conftest import make_provider, request
 from tests.fakes.clock import RecordingSleep

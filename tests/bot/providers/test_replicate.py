@@ -17,10 +17,10 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
+from bot.handles import JobHandle, Pending, TaskOutcome
 from bot.models import OutputFormat, ReferenceImage
 from bot.providers import replicate
 from bot.providers.capabilities import make_plan
-from bot.providers.handles import JobHandle, Pending, TaskOutcome
 from bot.providers.http import HttpClient, Response
 from tests.bot.providers.conftest import make_provider, request
 from tests.fakes.clock import RecordingSleep

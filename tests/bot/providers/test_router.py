@@ -18,7 +18,7 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
-from bot.providers.handles import Intent, JobHandle
+from bot.handles import Intent, JobHandle
 from bot.providers.http import HttpClient
 from bot.providers.router import Router
 from tests.bot.providers.conftest import request

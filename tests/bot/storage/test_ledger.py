@@ -15,10 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import InsufficientCredits
-from bot.storage import ledger, reports
-from bot.storage.db import Database
-from bot.storage.ledger import Balance, refills_in, utc_day
-from bot.storage.reports import LedgerEntry, Usage
+from bot.storage.engines import open_store
+from bot.storage.interface import Store, Unit
+from bot.storage.records import Balance, LedgerEntry, Usage, refills_in, utc_day
 
 GUILD, OTHER_GUILD = 10, 20
 ALICE, BOB = 1, 2
@@ -29,23 +28,29 @@ NOON = DAY0 + DAY / 2
 DAY1 = DAY0 + DAY
 
 
-async def run(db: Database, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-    return await db.write(lambda conn: fn(conn, *args, **kw))
+async def run(db: Store, method: str, **kw: Any) -> Any:
+    return await db.run(lambda tx: getattr(tx.ledger, method)(**kw))
+
+
+def peek(db: Store, sql: str) -> list[tuple[Any, ...]]:
+    """Read the SQLite file itself (a second connection sees every committed unit)."""
+    with sqlite3.connect(db.location) as conn:
+        return conn.execute(sql).fetchall()
 
 
 async def look(
-    db: Database,
+    db: Store,
     user: int = ALICE,
     *,
     at: float = NOON,
     allowance: int = 60,
     guild: int = GUILD,
 ) -> Balance:
-    return await run(db, ledger.balance, guild_id=guild, user_id=user, at=at, allowance=allowance)
+    return await run(db, "balance", guild_id=guild, user_id=user, at=at, allowance=allowance)
 
 
 async def hold(
-    db: Database,
+    db: Store,
     job: int,
     amount: int,
     user: int = ALICE,
@@ -56,7 +61,7 @@ async def hold(
 ) -> Balance:
     return await run(
         db,
-        ledger.hold,
+        "hold",
         guild_id=guild,
         user_id=user,
         job_id=job,
@@ -67,7 +72,7 @@ async def hold(
 
 
 async def settle(
-    db: Database,
+    db: Store,
     job: int,
     charge: int,
     *,
@@ -76,16 +81,16 @@ async def settle(
     at: float = NOON,
 ) -> int:
     return await run(
-        db, ledger.settle, job_id=job, charge=charge, provider=provider, images=images, at=at
+        db, "settle", job_id=job, charge=charge, provider=provider, images=images, at=at
     )
 
 
-async def release(db: Database, job: int, *, at: float = NOON) -> int:
-    return await run(db, ledger.release, job_id=job, at=at)
+async def release(db: Store, job: int, *, at: float = NOON) -> int:
+    return await run(db, "release", job_id=job, at=at)
 
 
 async def grant(
-    db: Database,
+    db: Store,
     amount: int,
     user: int = ALICE,
     *,
@@ -95,7 +100,7 @@ async def grant(
 ) -> int:
     return await run(
         db,
-        ledger.grant,
+        "grant",
         guild_id=guild,
         user_id=user,
         amount=amount,
@@ -105,8 +110,8 @@ async def grant(
     )
 
 
-async def ledger_rows(db: Database) -> int:
-    return await db.read(lambda c: c.execute("SELECT COUNT(*) FROM ledger").fetchone()[0])
+async def ledger_rows(db: Store) -> int:
+    return int(peek(db, "SELECT COUNT(*) FROM ledger")[0][0])
 
 
 def test_days_and_refills_follow_utc_midnight() -> None:
@@ -118,24 +123,24 @@ def test_days_and_refills_follow_utc_midnight() -> None:
     assert refills_in(NOON, 0) is None
 
 
-async def test_first_look_issues_todays_allowance_once(db: Database) -> None:
+async def test_first_look_issues_todays_allowance_once(db: Store) -> None:
     first = await look(db)
     again = await look(db, at=NOON + 60)
 
     assert first == Balance(60, 60, 0, 0, 0, DAY / 2)
     assert again == Balance(60, 60, 0, 0, 0, DAY / 2 - 60)
-    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
+    history = await db.run(lambda tx: tx.reports.user_history(GUILD, ALICE))
     assert [(e.kind, e.amount) for e in history] == [("allowance", 60)]
 
 
-async def test_allowance_refills_each_day_and_yesterdays_leftover_expires(db: Database) -> None:
+async def test_allowance_refills_each_day_and_yesterdays_leftover_expires(db: Store) -> None:
     await hold(db, 1, 25)
     await settle(db, 1, 25)
 
     today = await look(db, at=DAY1 + 3_600)
 
     assert today == Balance(60, 60, 0, 0, 0, DAY - 3_600)
-    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
+    history = await db.run(lambda tx: tx.reports.user_history(GUILD, ALICE))
     assert [(e.kind, e.day) for e in history if e.kind == "allowance"] == [
         ("allowance", "2025-03-11"),
         ("allowance", "2025-03-10"),
@@ -143,7 +148,7 @@ async def test_allowance_refills_each_day_and_yesterdays_leftover_expires(db: Da
 
 
 async def test_raising_the_allowance_midday_adds_the_difference_lowering_takes_nothing(
-    db: Database,
+    db: Store,
 ) -> None:
     await hold(db, 1, 50, allowance=60)
 
@@ -156,7 +161,7 @@ async def test_raising_the_allowance_midday_adds_the_difference_lowering_takes_n
     assert next_day.allowance_left == 20
 
 
-async def test_zero_allowance_turns_the_daily_refill_off(db: Database) -> None:
+async def test_zero_allowance_turns_the_daily_refill_off(db: Store) -> None:
     off = await look(db, allowance=0)
     await grant(db, 5)
 
@@ -169,18 +174,18 @@ async def test_zero_allowance_turns_the_daily_refill_off(db: Database) -> None:
     assert (await look(db, at=DAY1, allowance=0)).available == 5
 
 
-async def test_a_hold_draws_todays_allowance_first_then_grants(db: Database) -> None:
+async def test_a_hold_draws_todays_allowance_first_then_grants(db: Store) -> None:
     await grant(db, 30)
 
     after = await hold(db, 7, 70)
 
     assert after == Balance(20, 0, 20, 70, 0, DAY / 2)
-    assert await db.read(lambda c: ledger.open_hold(c, 7)) == 70
+    assert await db.run(lambda tx: tx.ledger.open_hold(7)) == 70
     assert await look(db) == after
 
 
 async def test_a_short_balance_is_refused_with_the_numbers_and_nothing_changes(
-    db: Database,
+    db: Store,
 ) -> None:
     await grant(db, 10)
     before = await look(db)
@@ -194,27 +199,27 @@ async def test_a_short_balance_is_refused_with_the_numbers_and_nothing_changes(
     assert "refills in about 12 h 0 min" in refused.value.user_message
     assert await ledger_rows(db) == rows
     assert await look(db) == before
-    assert await db.read(lambda c: ledger.open_hold(c, 1)) == 0
+    assert await db.run(lambda tx: tx.ledger.open_hold(1)) == 0
 
 
-async def test_a_refused_first_hold_leaves_no_trace(db: Database) -> None:
+async def test_a_refused_first_hold_leaves_no_trace(db: Store) -> None:
     with pytest.raises(InsufficientCredits):
         await hold(db, 1, 61, user=BOB)
 
     assert await ledger_rows(db) == 0
 
 
-async def test_a_partial_delivery_charges_only_the_delivered_images(db: Database) -> None:
+async def test_a_partial_delivery_charges_only_the_delivered_images(db: Store) -> None:
     await hold(db, 1, 40)  # 4 images at 10
 
     charged = await settle(db, 1, 30, images=3)
 
     assert charged == 30
     assert await look(db) == Balance(30, 30, 0, 0, 30, DAY / 2)
-    assert await db.read(lambda c: ledger.open_hold(c, 1)) == 0
+    assert await db.run(lambda tx: tx.ledger.open_hold(1)) == 0
 
 
-async def test_the_unused_part_of_a_hold_goes_back_to_grants_first(db: Database) -> None:
+async def test_the_unused_part_of_a_hold_goes_back_to_grants_first(db: Store) -> None:
     await grant(db, 30)
     await hold(db, 1, 80)  # 60 allowance + 20 granted
 
@@ -223,7 +228,7 @@ async def test_the_unused_part_of_a_hold_goes_back_to_grants_first(db: Database)
     assert await look(db) == Balance(40, 10, 30, 0, 50, DAY / 2)
 
 
-async def test_a_release_gives_the_whole_hold_back(db: Database) -> None:
+async def test_a_release_gives_the_whole_hold_back(db: Store) -> None:
     await grant(db, 10)
     await hold(db, 1, 65)
 
@@ -233,7 +238,7 @@ async def test_a_release_gives_the_whole_hold_back(db: Database) -> None:
     assert await look(db) == Balance(70, 60, 10, 0, 0, DAY / 2)
 
 
-async def test_a_job_is_settled_or_released_exactly_once(db: Database) -> None:
+async def test_a_job_is_settled_or_released_exactly_once(db: Store) -> None:
     await hold(db, 1, 40)
     await hold(db, 2, 10)
     assert await settle(db, 1, 30) == 30
@@ -251,20 +256,20 @@ async def test_a_job_is_settled_or_released_exactly_once(db: Database) -> None:
     assert await ledger_rows(db) == rows
 
 
-async def test_a_free_job_still_records_its_images(db: Database) -> None:
+async def test_a_free_job_still_records_its_images(db: Store) -> None:
     await hold(db, 1, 0)
 
     assert await settle(db, 1, 0, provider="free", images=2) == 0
 
-    assert (await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1))) == Usage(
+    assert (await db.run(lambda tx: tx.reports.usage(GUILD, since=DAY0, until=DAY1))) == Usage(
         0, 2, 1, [(ALICE, 0, 2)], [("free", 0, 2)]
     )
     assert await settle(db, 1, 0, provider="free", images=2) == 0
-    assert await db.read(ledger.reconcile) == []
+    assert await db.run(lambda tx: tx.ledger.reconcile()) == []
 
 
 async def test_a_hold_from_yesterday_released_today_goes_back_to_the_expired_bucket(
-    db: Database,
+    db: Store,
 ) -> None:
     await hold(db, 1, 50, at=DAY1 - 3_600)
 
@@ -272,25 +277,23 @@ async def test_a_hold_from_yesterday_released_today_goes_back_to_the_expired_buc
 
     assert returned == 50
     assert await look(db, at=DAY1 + 3_601) == Balance(60, 60, 0, 0, 0, DAY - 3_601)
-    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE, limit=2))
+    history = await db.run(lambda tx: tx.reports.user_history(GUILD, ALICE, limit=2))
     assert [(e.kind, e.day, e.amount) for e in history] == [
         ("allowance", "2025-03-11", 60),
         ("release", "2025-03-11", 50),
     ]
-    buckets = await db.read(
-        lambda c: c.execute(
-            "SELECT bucket, amount FROM balances WHERE account = 'allowance' ORDER BY bucket"
-        ).fetchall()
+    buckets = peek(
+        db, "SELECT bucket, amount FROM balances WHERE account = 'allowance' ORDER BY bucket"
     )
     assert buckets == [("2025-03-10", 60), ("2025-03-11", 60)]
 
 
 async def test_a_charge_above_the_hold_is_clamped_and_logged(
-    db: Database, caplog: pytest.LogCaptureFixture
+    db: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     await hold(db, 1, 20)
 
-    with caplog.at_level(logging.WARNING, logger="bot.storage.ledger"):
+    with caplog.at_level(logging.WARNING, logger="bot.storage.sqlite.ledger"):
         charged = await settle(db, 1, 35)
 
     assert charged == 20
@@ -298,7 +301,7 @@ async def test_a_charge_above_the_hold_is_clamped_and_logged(
     assert (await look(db)).spent_today == 20
 
 
-async def test_a_second_hold_for_the_same_job_is_refused_as_a_bug(db: Database) -> None:
+async def test_a_second_hold_for_the_same_job_is_refused_as_a_bug(db: Store) -> None:
     await hold(db, 1, 10)
 
     with pytest.raises(ValueError, match="already has a hold"):
@@ -307,18 +310,18 @@ async def test_a_second_hold_for_the_same_job_is_refused_as_a_bug(db: Database) 
     assert (await look(db)).held == 10
 
 
-async def test_taking_credits_back_never_goes_below_zero(db: Database) -> None:
+async def test_taking_credits_back_never_goes_below_zero(db: Store) -> None:
     assert await grant(db, 25, note="event prize") == 25
     assert await grant(db, -40, note="oops") == -25
     assert await grant(db, -5) == 0
 
     assert await look(db) == Balance(60, 60, 0, 0, 0, DAY / 2)
-    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
+    history = await db.run(lambda tx: tx.reports.user_history(GUILD, ALICE))
     grants = [(e.amount, e.actor_id, e.note) for e in history if e.kind == "grant"]
     assert grants == [(-25, ADMIN, "oops"), (25, ADMIN, "event prize")]
 
 
-async def test_a_granted_hold_cannot_be_taken_back(db: Database) -> None:
+async def test_a_granted_hold_cannot_be_taken_back(db: Store) -> None:
     await grant(db, 30)
     await hold(db, 1, 80)  # leaves 10 granted
 
@@ -328,7 +331,7 @@ async def test_a_granted_hold_cannot_be_taken_back(db: Database) -> None:
     assert await look(db) == Balance(80, 60, 20, 0, 0, DAY / 2)
 
 
-async def _two_days_of_use(db: Database) -> None:
+async def _two_days_of_use(db: Store) -> None:
     """Alice and Bob on 10 and 11 March; Bob in another guild too."""
     await hold(db, 1, 40, at=NOON)
     await hold(db, 2, 20, user=BOB, at=NOON + 1)
@@ -342,15 +345,15 @@ async def _two_days_of_use(db: Database) -> None:
     await settle(db, 5, 50, provider="bfl", images=5, at=NOON + 40)
 
 
-async def test_usage_totals_top_users_and_providers(db: Database) -> None:
+async def test_usage_totals_top_users_and_providers(db: Store) -> None:
     await _two_days_of_use(db)
 
-    both_days = await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1 + DAY))
-    first_day = await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1))
-    from_the_last = await db.read(
-        lambda c: reports.usage(c, GUILD, since=DAY1 + 200, until=DAY1 + 201)
+    both_days = await db.run(lambda tx: tx.reports.usage(GUILD, since=DAY0, until=DAY1 + DAY))
+    first_day = await db.run(lambda tx: tx.reports.usage(GUILD, since=DAY0, until=DAY1))
+    from_the_last = await db.run(
+        lambda tx: tx.reports.usage(GUILD, since=DAY1 + 200, until=DAY1 + 201)
     )
-    top_one = await db.read(lambda c: reports.usage(c, GUILD, since=DAY0, until=DAY1, top=1))
+    top_one = await db.run(lambda tx: tx.reports.usage(GUILD, since=DAY0, until=DAY1, top=1))
 
     assert both_days == Usage(
         60, 6, 3, [(ALICE, 40, 4), (BOB, 20, 2)], [("bfl", 30, 3), ("fal", 30, 3)]
@@ -362,12 +365,12 @@ async def test_usage_totals_top_users_and_providers(db: Database) -> None:
     assert top_one.top_users == [(ALICE, 30, 3)]
 
 
-async def test_spend_by_day_splits_days_and_providers(db: Database) -> None:
+async def test_spend_by_day_splits_days_and_providers(db: Store) -> None:
     await _two_days_of_use(db)
 
-    rows = await db.read(lambda c: reports.spend_by_day(c, GUILD, since=DAY0, until=DAY1 + DAY))
-    other = await db.read(
-        lambda c: reports.spend_by_day(c, OTHER_GUILD, since=DAY0, until=DAY1 + DAY)
+    rows = await db.run(lambda tx: tx.reports.spend_by_day(GUILD, since=DAY0, until=DAY1 + DAY))
+    other = await db.run(
+        lambda tx: tx.reports.spend_by_day(OTHER_GUILD, since=DAY0, until=DAY1 + DAY)
     )
 
     assert rows == [
@@ -378,11 +381,11 @@ async def test_spend_by_day_splits_days_and_providers(db: Database) -> None:
     assert other == [("2025-03-10", "bfl", 50, 5)]
 
 
-async def test_a_members_history_reads_newest_first(db: Database) -> None:
+async def test_a_members_history_reads_newest_first(db: Store) -> None:
     await _two_days_of_use(db)
 
-    history = await db.read(lambda c: reports.user_history(c, GUILD, ALICE))
-    last_three = await db.read(lambda c: reports.user_history(c, GUILD, ALICE, limit=3))
+    history = await db.run(lambda tx: tx.reports.user_history(GUILD, ALICE))
+    last_three = await db.run(lambda tx: tx.reports.user_history(GUILD, ALICE, limit=3))
 
     assert [(e.kind, e.amount, e.charged, e.job_id) for e in history] == [
         ("settle", 0, 10, 4),
@@ -400,10 +403,10 @@ async def test_a_members_history_reads_newest_first(db: Database) -> None:
     assert last_three == history[:3]
 
 
-async def test_the_export_has_one_line_per_movement_in_the_period(db: Database) -> None:
+async def test_the_export_has_one_line_per_movement_in_the_period(db: Store) -> None:
     await _two_days_of_use(db)
 
-    lines = await db.read(lambda c: reports.entries(c, GUILD, since=NOON + 1, until=NOON + 20))
+    lines = await db.run(lambda tx: tx.reports.entries(GUILD, since=NOON + 1, until=NOON + 20))
 
     assert [(e.user_id, e.kind, e.amount, e.charged, e.job_id, e.at) for e in lines] == [
         (BOB, "allowance", 60, 0, None, NOON + 1),
@@ -415,13 +418,13 @@ async def test_the_export_has_one_line_per_movement_in_the_period(db: Database) 
     assert [e.movement for e in lines] == sorted(e.movement for e in lines)
 
 
-async def test_reconcile_is_empty_after_normal_use_and_names_tampering(db: Database) -> None:
+async def test_reconcile_is_empty_after_normal_use_and_names_tampering(db: Store) -> None:
     await _two_days_of_use(db)
     await grant(db, 15)
     await grant(db, -5)
-    assert await db.read(ledger.reconcile) == []
+    assert await db.run(lambda tx: tx.ledger.reconcile()) == []
 
-    def tamper(conn: sqlite3.Connection) -> None:
+    with sqlite3.connect(db.location) as conn:
         conn.execute(
             "UPDATE balances SET amount = amount + 5 WHERE account = 'granted' AND user_id = ?",
             (ALICE,),
@@ -431,9 +434,7 @@ async def test_reconcile_is_empty_after_normal_use_and_names_tampering(db: Datab
             " VALUES (999999, 0, '1970-01-01', ?, ?, 'spent', 7, 'settle')",
             (GUILD, BOB),
         )
-
-    await db.write(tamper)
-    problems = await db.read(ledger.reconcile)
+    problems = await db.run(lambda tx: tx.ledger.reconcile())
 
     assert any("user 1 granted: balances say 15, the ledger sums to 10" in p for p in problems)
     assert any("user 2 spent: balances say 0, the ledger sums to 7" in p for p in problems)
@@ -568,17 +569,16 @@ class Model:
 
 def _apply(
     op: Any, job_of: Callable[[int], int], new_job: int, at: float, allowance: int
-) -> Callable[[sqlite3.Connection], Any]:
-    """The change to write for one operation."""
+) -> Unit[Any]:
+    """The unit to run for one operation."""
     if isinstance(op, Grant):
         guild, user = MEMBERS[op.member]
-        return lambda c: ledger.grant(
-            c, guild_id=guild, user_id=user, amount=op.amount, actor_id=ADMIN, note=None, at=at
+        return lambda tx: tx.ledger.grant(
+            guild_id=guild, user_id=user, amount=op.amount, actor_id=ADMIN, note=None, at=at
         )
     if isinstance(op, Hold):
         guild, user = MEMBERS[op.member]
-        return lambda c: ledger.hold(
-            c,
+        return lambda tx: tx.ledger.hold(
             guild_id=guild,
             user_id=user,
             job_id=new_job,
@@ -588,14 +588,14 @@ def _apply(
         )
     if isinstance(op, Settle):
         job = job_of(op.job)
-        return lambda c: ledger.settle(
-            c, job_id=job, charge=op.charge, provider="bfl", images=op.images, at=at
+        return lambda tx: tx.ledger.settle(
+            job_id=job, charge=op.charge, provider="bfl", images=op.images, at=at
         )
     if isinstance(op, Release):
         job = job_of(op.job)
-        return lambda c: ledger.release(c, job_id=job, at=at)
+        return lambda tx: tx.ledger.release(job_id=job, at=at)
     guild, user = MEMBERS[op.member]
-    return lambda c: ledger.balance(c, guild_id=guild, user_id=user, at=at, allowance=allowance)
+    return lambda tx: tx.ledger.balance(guild_id=guild, user_id=user, at=at, allowance=allowance)
 
 
 def _expect(
@@ -624,9 +624,10 @@ def _seen(outcome: Any) -> Any:
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rounds)
 async def test_concurrent_use_never_overdraws_and_always_reconciles(
-    plan: list[tuple[int, int, list[Any]]],
+    tmp_path_factory: pytest.TempPathFactory, plan: list[tuple[int, int, list[Any]]]
 ) -> None:
-    db = await Database.open(":memory:")
+    tmp_path = tmp_path_factory.mktemp("ledger")
+    db = await open_store(tmp_path / "ledger.db")
     try:
         model = Model()
         at = DAY1 - 3_000.0
@@ -645,7 +646,7 @@ async def test_concurrent_use_never_overdraws_and_always_reconciles(
                 if isinstance(op, Hold):
                     jobs.append(new_job)
             outcomes = await asyncio.gather(
-                *(db.write(change) for change in changes), return_exceptions=True
+                *(db.run(change) for change in changes), return_exceptions=True
             )
 
             assert [_seen(o) for o in outcomes] == expected
@@ -653,17 +654,15 @@ async def test_concurrent_use_never_overdraws_and_always_reconciles(
                 if isinstance(outcome, Balance):
                     assert outcome.available >= 0
 
-        assert await db.read(ledger.reconcile) == []
-        sums = await db.read(
-            lambda c: c.execute(
-                "SELECT guild_id, user_id, SUM(amount) FROM balances GROUP BY guild_id, user_id"
-            ).fetchall()
+        assert await db.run(lambda tx: tx.ledger.reconcile()) == []
+        sums = peek(
+            db, "SELECT guild_id, user_id, SUM(amount) FROM balances GROUP BY guild_id, user_id"
         )
         assert all(total == 0 for _, _, total in sums)
         for guild, user in MEMBERS:
-            now = await db.write(
-                lambda c, g=guild, u=user: ledger.balance(
-                    c, guild_id=g, user_id=u, at=at, allowance=0
+            now = await db.run(
+                lambda tx, g=guild, u=user: tx.ledger.balance(
+                    guild_id=g, user_id=u, at=at, allowance=0
                 )
             )
             assert now == model.look((guild, user), at, 0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.lock import AlreadyRunning, instance_lock, lock_path
+from bot.storage.sqlite.lock import AlreadyRunning, instance_lock, lock_path
 
 
 def test_a_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from dataclasses import replace
 from pydantic import SecretStr
 
 from bot.errors import Transient
+from bot.handles import ImageRef, TaskOutcome, TaskRef
 from bot.models import ASPECT_RATIOS, GenerationRequest
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
 from bot.providers.http import HttpClient
 from tests.fakes.providers.base import render
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from bot.providers.handles import Intent
+from bot.handles import Intent
+from bot.storage.records import UNDELIVERED, ProviderSpend, TaskRow
 
 OPEN = ("intent", "created")
 
@@ -145,22 +145,6 @@ def open_intent(conn: sqlite3.Connection, job_id: int) -> Intent | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TaskRow:
-    """One provider task as the log has it (for exports and tests)."""
-
-    job_id: int
-    guild_id: int
-    provider: str
-    task_id: str | None
-    state: str
-    images: int
-    billed: bool | None
-    cost_micros: int
-    reason: str | None
-    created_at: float
-
-
 def rows(
     conn: sqlite3.Connection,
     *,
@@ -185,4 +169,55 @@ def rows(
     return [
         TaskRow(j, g, p, t, s, n, None if b is None else bool(b), c, r, at)
         for j, g, p, t, s, n, b, c, r, at in found
+    ]
+
+
+def spend(
+    conn: sqlite3.Connection, *, since: float, until: float, guild_id: int | None = None
+) -> list[ProviderSpend]:
+    """Each provider's tasks sent in the period (one guild's, or every guild's), by provider."""
+    where, params = "created_at >= ? AND created_at < ?", [since, until]
+    if guild_id is not None:
+        where += " AND guild_id = ?"
+        params.append(guild_id)
+    totals: dict[str, dict[str, int]] = {}
+    undelivered: dict[str, dict[str, int]] = {}
+    for provider, state, billed, images, cost in conn.execute(
+        f"SELECT provider, state, billed, images, cost_micros FROM provider_tasks WHERE {where}"
+        " AND state NOT IN ('intent', 'refused')",
+        params,
+    ):
+        row = totals.setdefault(
+            provider,
+            dict.fromkeys(("made", "delivered", "paid", "micros", "free", "doubt", "doubt_m"), 0),
+        )
+        row["made"] += 1
+        if state == "unknown":
+            row["doubt"] += 1
+            row["doubt_m"] += cost
+            continue
+        if state == "delivered":
+            row["delivered"] += images
+        if billed:
+            row["paid"] += 1
+            row["micros"] += cost
+            if state != "delivered":
+                why = UNDELIVERED.get(state, state)
+                reasons = undelivered.setdefault(provider, {})
+                reasons[why] = reasons.get(why, 0) + 1
+        else:
+            row["free"] += 1
+    return [
+        ProviderSpend(
+            provider=name,
+            made=row["made"],
+            delivered_images=row["delivered"],
+            paid=row["paid"],
+            paid_micros=row["micros"],
+            free=row["free"],
+            undelivered=undelivered.get(name, {}),
+            doubt=row["doubt"],
+            doubt_micros=row["doubt_m"],
+        )
+        for name, row in sorted(totals.items())
     ]

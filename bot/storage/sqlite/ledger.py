@@ -22,42 +22,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.errors import InsufficientCredits
+from bot.storage.records import Balance, refills_in, utc_day
 
 log = logging.getLogger(__name__)
 
-DAY = 86_400
 
 Key = tuple[str, str]
 """An account and its bucket: ``("allowance", "2025-01-31")``, ``("granted", "")``."""
-
-
-def utc_day(at: float) -> str:
-    """The UTC day of a timestamp as ``YYYY-MM-DD``: the allowance bucket and the spend day."""
-    return time.strftime("%Y-%m-%d", time.gmtime(at))
-
-
-def refills_in(at: float, allowance: int) -> float | None:
-    """Seconds until the daily allowance refills (next UTC midnight); None when it is off."""
-    if allowance <= 0:
-        return None
-    return (at // DAY + 1) * DAY - at
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    """A member's credits in one guild at one moment, as the bot shows them."""
-
-    available: int
-    allowance_left: int
-    granted: int
-    held: int
-    spent_today: int
-    refills_in: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +55,9 @@ class _Hold:
 
 
 _INSERT = (
-    "INSERT INTO ledger (id, movement, at, day, guild_id, user_id, account, bucket, amount,"
+    "INSERT INTO ledger (movement, at, day, guild_id, user_id, account, bucket, amount,"
     " kind, job_id, provider, images, actor_id, note)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT = (
     "INSERT INTO balances (guild_id, user_id, account, bucket, amount) VALUES (?, ?, ?, ?, ?)"
@@ -111,20 +86,16 @@ def _write(
     conn: sqlite3.Connection, guild_id: int, user_id: int, at: float, moves: Sequence[_Movement]
 ) -> None:
     """Append the movements' legs and add them to the running balances."""
-    # A movement's number is the id of its first leg: ids are given explicitly from the
-    # current maximum (one b-tree seek), so numbers are unique and legs contiguous.
-    top = conn.execute("SELECT MAX(id) FROM ledger").fetchone()[0] or 0
     day = utc_day(at)
     rows = []
     totals: dict[Key, int] = {}
-    next_id = top + 1
     for move in moves:
-        head = (next_id, at, day, guild_id, user_id)
+        number = conn.execute("INSERT INTO ledger_movements DEFAULT VALUES").lastrowid
+        head = (number, at, day, guild_id, user_id)
         tail = (move.kind, move.job_id, move.provider, move.images, move.actor_id, move.note)
         for account, bucket, amount in _compact(move.legs):
-            rows.append((next_id, *head, account, bucket, amount, *tail))
+            rows.append((*head, account, bucket, amount, *tail))
             totals[account, bucket] = totals.get((account, bucket), 0) + amount
-            next_id += 1
     conn.executemany(_INSERT, rows)
     # SQLite checks the CHECK on the row an UPSERT would insert before it sees the
     # conflict, so a decrease of a never-negative account is an UPDATE of its row.

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One change made by a moderator or admin."""
-
-    id: int
-    guild_id: int
-    actor_id: int
-    action: str
-    before: Any
-    after: Any
-    at: float
+from bot.storage.records import AuditEntry
 
 
 def record(

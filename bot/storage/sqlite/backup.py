@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.storage.db import StorageError
+from bot.storage.interface import StorageError
 
 
 @dataclass(frozen=True)

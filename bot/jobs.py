@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.handles import JobHandle
 from bot.models import GenerationRequest, JobStatus, Timings
-from bot.providers.handles import JobHandle
 
 S = JobStatus
 

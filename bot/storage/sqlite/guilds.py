@@ -8,30 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 from bot.models import GuildSettings
-
-
-@dataclass(frozen=True)
-class Ban:
-    """A member stopped from generating in one guild."""
-
-    user_id: int
-    reason: str
-    banned_by: int
-    banned_at: float
-
-
-@dataclass(frozen=True)
-class BlockedPhrase:
-    """One blocklist entry: its matching key and the phrase as the moderator typed it."""
-
-    normalized: str
-    phrase: str
-    added_by: int
-    added_at: float
+from bot.storage.records import Ban, BlockedPhrase
 
 
 def _overrides(conn: sqlite3.Connection, guild_id: int) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.storage.db import StorageError, check_place
+from bot.storage.interface import StorageError
+from bot.storage.sqlite.store import check_place
 
 try:
     import fcntl

@@ -7,9 +7,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bot.handles import JobHandle
+from bot.jobs import Job, ResultSummary, sources_of
 from bot.models import GeneratedImage, GenerationRequest, JobStatus
-from bot.pipeline.jobs import Job, ResultSummary, sources_of
-from bot.providers.handles import JobHandle
 
 _COLUMNS = (
     "id, guild_id, user_id, channel_id, age_restricted, status, request, hold, provider, "

@@ -1,6 +1,6 @@
 """What admins read about credits: spend over a period, per member, per provider, per day.
 
-Rows come straight from the ledger (``bot.storage.ledger``), one line per movement
+Rows come straight from the ledger (``bot.storage.sqlite.ledger``), one line per movement
 as a member or admin reads it, ready to render in Discord or write to CSV.
 """
 
@@ -9,48 +9,9 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
-from bot.storage.ledger import LEG_COLUMNS, utc_day
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One movement as a member or admin reads it (all its legs folded into one line).
-
-    ``amount`` is the change to the member's spendable credits (allowance and granted
-    buckets): +60 for a daily allowance, ±N for a grant, -price for a hold, +the unused
-    part of the hold for a settle, +the whole hold for a release. ``charged`` is what a
-    settle spent (0 for the other kinds), so a settle reads "charged 30, returned 10".
-    A hold returned to an allowance bucket of a past day still shows as +; that
-    bucket has expired, so it does not raise the available balance.
-    """
-
-    movement: int
-    at: float
-    day: str
-    user_id: int
-    kind: str
-    amount: int
-    charged: int
-    job_id: int | None
-    provider: str | None
-    images: int
-    actor_id: int | None
-    note: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """What a guild spent in a period, for the admin usage view."""
-
-    credits: int
-    images: int
-    jobs: int
-    top_users: list[tuple[int, int, int]] = field(default_factory=list)
-    """(user_id, credits, images), most credits first."""
-    providers: list[tuple[str, int, int]] = field(default_factory=list)
-    """(provider, credits, images), most credits first."""
+from bot.storage.records import LedgerEntry, Usage, utc_day
+from bot.storage.sqlite.ledger import LEG_COLUMNS
 
 
 def _day_range(since: float, until: float) -> tuple[str, str]:
@@ -101,8 +62,8 @@ def spend_by_day(
 
 def _fold(rows: Iterable[tuple]) -> Iterator[LedgerEntry]:
     """Fold consecutive legs (rows ordered by id) into one entry per movement."""
-    for movement, legs in itertools.groupby(rows, key=lambda row: row[0]):
-        legs = list(legs)
+    for movement, group in itertools.groupby(rows, key=lambda row: row[0]):
+        legs = list(group)
         _, at, day, user_id, kind, _, _, job_id, provider, images, actor_id, note = legs[0]
         amount = sum(leg[6] for leg in legs if leg[5] in ("allowance", "granted"))
         charged = sum(leg[6] for leg in legs if leg[5] == "spent")

@@ -1,37 +1,40 @@
-"""The one SQLite database: opened once, migrated at start, every change a transaction.
+"""The SQLite store: one connection on its own thread, migrated at start, units in batches.
 
-Each change is a plain function of a ``sqlite3.Connection`` that runs on
-aiosqlite's connection thread. Changes that arrive while one transaction is being
-written are committed together in the next (group commit), each inside its own
-SAVEPOINT, so every change is still all-or-nothing and one failing change never
-undoes another. Because one thread runs them one after another, a change never
-sees another half-done: no asyncio lock is needed to keep balances consistent.
+A unit of work (an async function of a ``Transaction``) is run whole on the database
+thread: its repository calls are plain SQL calls there, so a transaction costs one thread
+hop however many statements it has (aiosqlite's public API costs one hop per statement:
+measured 609 µs against 135 µs for a typical transaction). Units that arrive while one
+batch is being written are committed together in the next (group commit), each inside
+its own SAVEPOINT when one of them fails, so every unit is still all-or-nothing and one
+failing unit never undoes another. ``BEGIN IMMEDIATE`` takes SQLite's write lock for the
+whole batch, so another process writing the same file waits (``busy_timeout``) rather
+than interleaving: reads followed by writes inside a unit are serialised against every
+other writer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
+from bot.storage.interface import StorageError, Transaction, Unit
+from bot.storage.sqlite.transaction import SqliteTransaction, direct
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Change = Callable[[sqlite3.Connection], Any]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-class StorageError(Exception):
-    """The database cannot be used as it is; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -81,18 +84,19 @@ def _migrate(conn: sqlite3.Connection, steps: list[Migration], path: str) -> int
     return latest
 
 
-def _run_batch(conn: sqlite3.Connection, batch: list[Change]) -> list[tuple[bool, Any]]:
+def _run_batch(conn: sqlite3.Connection, batch: list[Unit[Any]]) -> list[tuple[bool, Any]]:
     """One transaction for the whole batch.
 
-    Changes almost never fail, so the batch first runs without savepoints; if one raises,
-    the transaction is rolled back and the batch replayed with a savepoint per change,
-    so the failed change leaves nothing behind and the others still land. Replaying is
-    safe because a change is a function of the database alone.
+    Units almost never fail, so the batch first runs without savepoints; if one raises,
+    the transaction is rolled back and the batch replayed with a savepoint per unit, so
+    the failed unit leaves nothing behind and the others still land. Replaying is safe
+    because a unit is a function of the database alone.
     """
+    tx = SqliteTransaction(direct(conn))
     if len(batch) > 1:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            results = [change(conn) for change in batch]
+            results = [drive(unit(tx)) for unit in batch]
             conn.execute("COMMIT")
             return [(True, result) for result in results]
         except Exception:
@@ -100,14 +104,14 @@ def _run_batch(conn: sqlite3.Connection, batch: list[Change]) -> list[tuple[bool
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for change in batch:
-            conn.execute("SAVEPOINT change")
+        for unit in batch:
+            conn.execute("SAVEPOINT unit")
             try:
-                outcomes.append((True, change(conn)))
+                outcomes.append((True, drive(unit(tx))))
             except Exception as exc:
-                conn.execute("ROLLBACK TO change")
+                conn.execute("ROLLBACK TO unit")
                 outcomes.append((False, exc))
-            conn.execute("RELEASE change")
+            conn.execute("RELEASE unit")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -160,78 +164,118 @@ def _not_foreign(conn: sqlite3.Connection, target: str) -> None:
         )
 
 
-# Batches handed to the connection thread at once (they run in order either way). One at
-# a time measured fastest: the writes that arrive while a batch runs form the next, larger
+# Batches handed to the database thread at once (they run in order either way). One at a
+# time measured fastest: the units that arrive while a batch runs form the next, larger
 # batch, and fewer, larger transactions cost less than keeping the thread always fed.
 IN_FLIGHT = 1
+PRAGMAS = ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON", "busy_timeout = 5000")
 
 
-class Database:
-    """The bot's one connection; ``write``/``read`` run a change on the connection thread."""
+def drive(unit: Awaitable[T]) -> T:
+    """Run a unit to its end right here: on the database thread it never has to wait."""
+    coro = unit.__await__()
+    try:
+        next(coro)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise StorageError("a storage unit awaited something other than its transaction")
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+
+def _connect(target: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in PRAGMAS:
+            conn.execute(f"PRAGMA {pragma}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class SqliteStore:
+    """``Store`` on one SQLite file: every unit runs on this store's own database thread."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, executor: ThreadPoolExecutor) -> None:
         self._conn = conn
         self.path = path
-        self._pending: list[tuple[Change, asyncio.Future[Any]]] = []
+        self._executor = executor
+        self._pending: list[tuple[Unit[Any], asyncio.Future[Any]]] = []
         self._batches: set[asyncio.Task[None]] = set()
         self._dispatch_scheduled = False
+        self._exclusive = asyncio.Lock()
         self._closed = False
 
+    @property
+    def location(self) -> str:
+        """The database file."""
+        return self.path
+
     @classmethod
-    async def open(cls, path: str | Path, *, migrations: Path = MIGRATIONS) -> Database:
+    async def open(cls, path: str | Path, *, migrations: Path = MIGRATIONS) -> SqliteStore:
         """Open (creating the folder), set WAL, and bring the schema up to date."""
         target = str(path)
         if target != ":memory:":
             check_place(Path(target))
         steps = migrations_in(migrations)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        loop = asyncio.get_running_loop()
         try:
-            conn = await aiosqlite.connect(target, isolation_level=None)
+            conn = await loop.run_in_executor(executor, _connect, target)
         except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
             raise _open_error(target, exc) from exc
-        db = cls(conn, target)
+        store = cls(conn, target, executor)
         try:
-            for pragma in (
-                "journal_mode = WAL",
-                "synchronous = NORMAL",
-                "foreign_keys = ON",
-                "busy_timeout = 5000",
-            ):
-                await conn.execute(f"PRAGMA {pragma}")
-            await db._on_thread(_not_foreign, target)
-            await db._on_thread(_migrate, steps, target)
+            await store._hop(_not_foreign, target)
+            await store._hop(_migrate, steps, target)
         except sqlite3.Error as exc:
-            await conn.close()
+            await store._shut()
             raise _open_error(target, exc) from exc
         except BaseException:
-            await conn.close()
+            await store._shut()
             raise
-        return db
+        return store
 
-    async def write(self, change: Callable[[sqlite3.Connection], T]) -> T:
-        """Apply ``change`` as one atomic transaction (grouped with others waiting); its result."""
+    async def run(self, unit: Unit[T]) -> T:
+        """Run ``unit`` as one transaction, grouped with the units waiting with it."""
         if self._closed:
             raise StorageError("the database is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append((change, future))
+        self._pending.append((unit, future))
         if not self._dispatch_scheduled and len(self._batches) < IN_FLIGHT:
-            # Dispatch on the next loop turn, so writes made in this turn share the batch.
+            # Dispatch on the next loop turn, so the units of this turn share the batch.
             self._dispatch_scheduled = True
             loop.call_soon(self._dispatch)
         return await future
 
-    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a read after every write queued before it, so a caller reads its own writes."""
-        return await self.write(query)
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One transaction held open across awaits (each call one hop); batches wait."""
+        if self._closed:
+            raise StorageError("the database is closed")
+        async with self._exclusive:
+            await self._hop(_execute, "BEGIN IMMEDIATE")
+            try:
+                yield SqliteTransaction(self._call)
+            except BaseException:
+                await self._hop(_execute, "ROLLBACK")
+                raise
+            await self._hop(_execute, "COMMIT")
 
     async def close(self) -> None:
-        """Commit what is queued, then close the connection."""
+        """Commit what is queued, then close the connection and its thread."""
         self._closed = True
         while self._pending or self._batches:
             if self._pending and len(self._batches) < IN_FLIGHT:
                 self._dispatch()
             await asyncio.wait(set(self._batches))
-        await self._conn.close()
+        await self._shut()
+
+    async def _shut(self) -> None:
+        await self._hop(sqlite3.Connection.close)
+        self._executor.shutdown(wait=True)
 
     def _dispatch(self) -> None:
         self._dispatch_scheduled = False
@@ -248,9 +292,10 @@ class Database:
             self._dispatch_scheduled = True
             asyncio.get_running_loop().call_soon(self._dispatch)
 
-    async def _commit(self, batch: list[tuple[Change, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[Unit[Any], asyncio.Future[Any]]]) -> None:
         try:
-            outcomes = await self._on_thread(_run_batch, [change for change, _ in batch])
+            async with self._exclusive:
+                outcomes = await self._hop(_run_batch, [unit for unit, _ in batch])
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
@@ -266,7 +311,13 @@ class Database:
             else:
                 future.set_exception(value)
 
-    async def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        # aiosqlite runs every call on its connection thread; this hands it one whole
-        # function, so a transaction costs one thread hop instead of one per statement.
-        return await self._conn._execute(fn, self._conn._conn, *args)
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self._hop(functools.partial(fn, **kwargs), *args)
+
+    async def _hop(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, self._conn, *args)
+
+
+def _execute(conn: sqlite3.Connection, sql: str) -> None:
+    conn.execute(sql)
