@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.storage import ledger
+from bot.storage.sqlite import ledger
 from tests.fakes.providers.base import FakeProviderServer, TaskRecord
 
 UNFINISHED = ("queued", "submitting", "submitted", "fetched")
