@@ -20,6 +20,7 @@ from bot.nsfw import (
     DEFAULT_THRESHOLD,
     INSTALL,
     NOT_INSTALLED,
+    STOPPED,
     Classifier,
     Verdict,
     load_classifier,
@@ -148,7 +149,7 @@ async def test_classifying_runs_off_the_event_loop() -> None:
             raise TimeoutError("the event loop never ran while the model worked")
         return 0.1
 
-    classifier = Classifier(0.5, scorer=lambda: slow_model)
+    classifier = Classifier(0.5, load_model=lambda: slow_model)
     try:
         task = asyncio.create_task(classifier.classify(_encoded(Image.new("RGB", (300, 200)))))
         assert await asyncio.to_thread(working.wait, 30), "the model never started"
@@ -186,7 +187,7 @@ async def test_images_are_classified_one_at_a_time_and_the_model_loads_once() ->
 
         return model
 
-    classifier = Classifier(scorer=load)  # type: ignore[arg-type]
+    classifier = Classifier(load_model=load)  # type: ignore[arg-type]
     try:
         image = _encoded(Image.new("RGB", (2752, 1536), "navy"), "JPEG")
         verdicts = await asyncio.gather(*(classifier.classify(image) for _ in range(5)))
@@ -213,7 +214,7 @@ async def test_a_model_that_cannot_load_gives_unknown_verdicts_and_one_log_line(
     def broken() -> object:
         raise RuntimeError("Model at /x has sha256 0000, expected 864b")
 
-    classifier = Classifier(scorer=broken)  # type: ignore[arg-type]
+    classifier = Classifier(load_model=broken)  # type: ignore[arg-type]
     image = _encoded(Image.new("RGB", (64, 64)))
     try:
         with caplog.at_level(logging.INFO, logger="bot.nsfw"):
@@ -235,7 +236,7 @@ async def test_a_model_failing_on_an_image_gives_an_unknown_verdict(
     def model(picture: Image.Image) -> float:
         raise ValueError("bad input shape")
 
-    classifier = Classifier(scorer=lambda: model)
+    classifier = Classifier(load_model=lambda: model)
     try:
         with caplog.at_level(logging.INFO, logger="bot.nsfw"):
             verdict = await classifier.classify(_encoded(Image.new("RGB", (64, 64))))
@@ -246,6 +247,13 @@ async def test_a_model_failing_on_an_image_gives_an_unknown_verdict(
     )
     [record] = caplog.records
     assert record.levelno == logging.WARNING and record.exc_info is None
+
+
+async def test_a_stopped_classifier_gives_unknown_verdicts() -> None:
+    classifier = Classifier(load_model=lambda: lambda picture: 0.9)
+    classifier.close()
+    verdict = await classifier.classify(_encoded(Image.new("RGB", (64, 64))))
+    assert verdict == Verdict.unknown(STOPPED)
 
 
 @pytest.mark.parametrize("threshold", [0.0, -0.1, 1.01])
