@@ -31,6 +31,15 @@ def test_the_lock_pins_every_dependency_with_hashes() -> None:
         assert re.split(r"[<>=!~ ]", build, maxsplit=1)[0] in pins, "build backend is locked too"
 
 
+def test_the_lock_carries_the_nsfw_extra_so_the_image_classifies() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = locked()
+    for requirement in project["project"]["optional-dependencies"]["nsfw"]:
+        name = re.split(r"[<>=!~ \[]", requirement, maxsplit=1)[0].lower().replace(".", "-")
+        assert name in pins, f"{name} (extra nsfw) is missing: pip-compile with --extra nsfw"
+    assert "onnxruntime" in pins
+
+
 def test_the_image_installs_from_the_lock_and_checks_its_health() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --require-hashes -r requirements.lock" in dockerfile
