@@ -62,6 +62,7 @@ CAPABILITIES = Capabilities(
     reference_url=True,
     safety_tolerance=(1, 6),
     cancel=True,
+    free_outcomes=frozenset({"failed"}),
 )
 
 

@@ -45,6 +45,7 @@ CAPABILITIES = Capabilities(
     aspect_ratios=frozenset(ASPECT_RATIOS),
     max_images_per_task=4,
     safety_tolerance=None,
+    free_outcomes=frozenset({"failed"}),
 )
 
 

@@ -2,7 +2,9 @@
 
 A test of "never pay twice" counts provider tasks; these tests pin down that the
 count follows each provider's billing rule (spec: BFL does not charge moderated
-tasks, Apiframe refunds FAILED jobs, every other task created is paid for), that
+tasks, Apiframe refunds FAILED jobs; fal does not charge a request that failed on its side,
+and a gateway's "all providers exhausted" made no output to charge; every other task
+created is paid for), that
 Apiframe's Idempotency-Key makes a retried submit the same job, and that the
 submit delay and held answers never outlive the fake.
 """
@@ -26,6 +28,8 @@ from tests.fakes.rigs import PROMPT, RIGS, apiframe_submit, send
 CHARGED = {
     "bfl": {"ok", "nsfw", "failed"},
     "apiframe": {"ok", "nsfw"},
+    "fal": {"ok", "nsfw", "moderated", "moderated_request"},
+    "openai_compat": {"ok", "nsfw", "moderated", "moderated_request"},
 }
 
 

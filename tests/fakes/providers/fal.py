@@ -123,6 +123,10 @@ class FakeFal(FakeProviderServer):
 
     # helpers
 
+    def charges(self, task: FakeTask) -> bool:
+        """fal does not charge a request that failed on its side (a 5xx)."""
+        return task.outcome != "failed"
+
     def _auth(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization")
         if header is None:

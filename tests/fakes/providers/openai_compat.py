@@ -99,6 +99,10 @@ class FakeOpenAICompat(FakeProviderServer):
             router.add_post(f"{PREFIX}/images/generations", self.generate)
             router.add_get(f"{PREFIX}/models", self.models)
 
+    def charges(self, task: FakeTask) -> bool:
+        """The gateway charges for outputs: "all providers exhausted" made none."""
+        return task.outcome != "failed"
+
     def _auth(self, request: web.Request) -> web.Response | None:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         if scheme != "Bearer" or key != self.api_key:
