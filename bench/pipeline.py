@@ -35,8 +35,8 @@ import aiohttp
 from pydantic import SecretStr
 
 from bot.models import GeneratedImage, GenerationRequest
+from bot.pipeline.estimates import Estimate
 from bot.pipeline.jobs import Job
-from bot.pipeline.scheduler import Estimate
 from bot.pipeline.service import Pipeline, Submission
 from bot.providers.capabilities import Plan
 from bot.providers.handles import TaskRef

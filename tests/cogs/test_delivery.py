@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.models import GenerationRequest, JobStatus
+from bot.pipeline.estimates import Estimate
 from bot.pipeline.jobs import Job
-from bot.pipeline.scheduler import Estimate
 from cogs.delivery import DiscordEvents
 
 EDIT_EVERY = 3.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.images import Upload
 from bot.models import GenerationRequest, JobStatus, Timings
+from bot.pipeline.estimates import Estimate
 from bot.pipeline.jobs import Job, ResultSummary
-from bot.pipeline.scheduler import Estimate
 from bot.safety import DeliveryPlan, PostedImage
 from cogs import render
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from bot.errors import DeliveryFailed
 from bot.models import GeneratedImage, JobStatus
+from bot.pipeline.estimates import Estimate
 from bot.pipeline.jobs import Job
-from bot.pipeline.scheduler import Estimate
 from bot.safety import DeliveryPlan
 
 
