@@ -113,10 +113,9 @@ async def check_key(provider: Provider, *, timeout: float) -> KeyCheck:
         async with asyncio.timeout(timeout):
             await provider.check_credentials()
     except TimeoutError as exc:
-        error: ImagineError | None = Transient(
-            f"no answer in {timeout:.0f} s", provider=provider.name
-        )
-        error.__cause__ = exc
+        late = Transient(f"no answer in {timeout:.0f} s", provider=provider.name)
+        late.__cause__ = exc
+        error: ImagineError | None = late
     except ImagineError as exc:
         error = exc
         error.provider = error.provider or provider.name

@@ -30,6 +30,7 @@ from bot.errors import (
     Transient,
 )
 from bot.models import MAX_SEED, GenerationRequest, OutputFormat
+from bot.providers.answers import get_as
 from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.handles import ImageRef, TaskOutcome, TaskRef
@@ -113,7 +114,7 @@ def parse_result(
     if not images:
         raise ValueError("answer carries no image")
     seed = body.get("seed")
-    timings = body.get("timings") if isinstance(body.get("timings"), dict) else {}
+    timings = get_as(body, "timings", dict, {})
     inference = timings.get("inference")
     return TaskOutcome(
         images=tuple(images),

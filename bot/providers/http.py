@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -301,7 +301,9 @@ class StreamRefused(Exception):
         self.response = response
 
 
-async def _events(resp: aiohttp.ClientResponse, provider: str, where: str) -> AsyncIterator[str]:
+async def _events(
+    resp: aiohttp.ClientResponse, provider: str, where: str
+) -> AsyncGenerator[str, None]:
     parser = SseParser()
     try:
         async for raw in resp.content:

@@ -24,7 +24,7 @@ class RecordedEdits(DiscordEvents):
     """DiscordEvents whose status edits are recorded instead of sent to Discord."""
 
     def __init__(self, clock: Clock) -> None:
-        super().__init__(None, edit_every=EDIT_EVERY, clock=clock)  # type: ignore[arg-type]
+        super().__init__(None, None, edit_every=EDIT_EVERY, clock=clock)  # type: ignore[arg-type]
         self.edits: list[tuple[int, str]] = []
 
     async def _edit(self, entry: Any, now: float) -> None:
