@@ -9,16 +9,8 @@ from discord.ext import commands
 from bot.models import JobStatus
 from bot.pipeline.facade import Facade
 from cogs.delivery import UNTOLD
-from cogs.render import COLOUR, NO_MENTIONS, preview
+from cogs.render import COLOUR, LEDGER_KINDS, NO_MENTIONS, preview
 from cogs.views import queue_view
-
-_KIND = {
-    "allowance": "daily allowance",
-    "grant": "grant",
-    "hold": "held for a job",
-    "settle": "image delivered",
-    "release": "refund",
-}
 
 
 def _hours(seconds: float | None) -> str:
@@ -53,7 +45,7 @@ class Account(commands.Cog):
         embed.add_field(name="Spent today", value=str(balance.spent_today))
         if history:
             lines = [
-                f"<t:{int(e.at)}:R> {_KIND.get(e.kind, e.kind)}: "
+                f"<t:{int(e.at)}:R> {LEDGER_KINDS.get(e.kind, e.kind)}: "
                 f"{e.amount:+d}" + (f" (charged {e.charged})" if e.charged else "")
                 for e in history
             ]

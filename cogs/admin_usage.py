@@ -11,7 +11,7 @@ from discord import app_commands
 from bot.errors import InvalidRequest
 from bot.money import usd
 from bot.pipeline.facade import DAY, LedgerEntry, ProviderSpend, ProviderStatus, Usage, utc_day
-from cogs.render import COLOUR
+from cogs.render import COLOUR, LEDGER_KINDS
 
 PERIODS: dict[str, tuple[int | None, str]] = {
     "day": (1, "today (UTC)"),
@@ -22,13 +22,6 @@ PERIODS: dict[str, tuple[int | None, str]] = {
 PERIOD_CHOICES = [
     app_commands.Choice(name=f"{name}: {label}", value=name) for name, (_, label) in PERIODS.items()
 ]
-KINDS = {
-    "allowance": "daily allowance",
-    "grant": "grant",
-    "hold": "held for a job",
-    "settle": "image delivered",
-    "release": "refund",
-}
 FIELD_LIMIT = 1024
 
 
@@ -126,9 +119,9 @@ def usage_embed(usage: Usage, period: Period, labels: Mapping[str, str]) -> disc
 
 def _movement(e: LedgerEntry, user_id: int) -> str:
     if e.kind == "settle":
-        text = f"{KINDS['settle']}: charged {e.charged} at {e.provider}"
+        text = f"{LEDGER_KINDS['settle']}: charged {e.charged} at {e.provider}"
         return text + (f", {e.amount} returned" if e.amount else "")
-    text = f"{KINDS.get(e.kind, e.kind)}: {e.amount:+d}"
+    text = f"{LEDGER_KINDS.get(e.kind, e.kind)}: {e.amount:+d}"
     if e.actor_id and e.actor_id != user_id:
         text += f" by <@{e.actor_id}>"
     return text + (f" ({e.note})" if e.note else "")

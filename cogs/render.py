@@ -29,6 +29,14 @@ NO_MENTIONS = discord.AllowedMentions.none()
 # Said after a failure the member was not charged for (a refusal needs no such reassurance).
 NOTHING_CHARGED = "Nothing was charged."
 CANCEL_CONFIRMED = "Cancelled; nothing was charged."
+# How each kind of credit movement reads, in /credits and /admin.
+LEDGER_KINDS = {
+    "allowance": "daily allowance",
+    "grant": "grant",
+    "hold": "held for a job",
+    "settle": "image delivered",
+    "release": "refund",
+}
 
 
 def _wait(seconds: float) -> str:
