@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from bot.handles import TaskRef
 from bot.jobs import Job
 from bot.models import GeneratedImage, GenerationRequest, JobStatus
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.estimates import Estimate
 from bot.pipeline.service import Pipeline, Submission
 from bot.providers.capabilities import Plan
 from bot.providers.http import HttpClient

@@ -59,7 +59,7 @@ class Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     """The command line's grammar."""
-    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity = Parser(add_help=False)
     verbosity.add_argument(
         "-v",
         "--verbose",
@@ -236,7 +236,7 @@ def _run_bot(settings: Settings) -> int:
             "(see README)",
             CONFIGURATION,
         )
-    from cogs.client import run  # the Discord layer, imported only to run the bot
+    from cogs.launcher import run  # the Discord layer, imported only to run the bot
 
     return asyncio.run(run(settings))
 

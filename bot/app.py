@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
+from bot.pipeline.facade import Facade
 from bot.pipeline.service import Pipeline
 from bot.providers.guard import guarded_session
 from bot.providers.http import HttpClient
@@ -17,6 +18,7 @@ from bot.providers.registry import build_providers
 from bot.providers.router import Router
 from bot.providers.trust import TrustPolicy
 from bot.settings import Settings
+from bot.startup import check_providers_at_start
 from bot.storage.engines import open_store
 from bot.storage.interface import Store
 from bot.storage.sqlite.lock import instance_lock
@@ -35,11 +37,25 @@ class Core:
 
 @dataclass
 class Service:
-    """The core plus what a running bot adds: the database and the pipeline."""
+    """The core plus what a running bot adds: the database, the pipeline, and the facade the
+    Discord layer goes through."""
 
     core: Core
     store: Store
     pipeline: Pipeline
+    facade: Facade = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.facade = Facade(self.pipeline, self.core.http, facts=self)
+
+    @property
+    def settings(self) -> Settings:
+        """The operator's settings the service was built from."""
+        return self.core.settings
+
+    async def check_providers(self) -> None:
+        """Check every provider's key before going online; StartupFailure if none works."""
+        await check_providers_at_start(self.core.router.providers, self.core.settings)
 
     async def recall(self, key: str) -> str | None:
         """A fact the bot stored about itself in an earlier run."""

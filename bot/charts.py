@@ -42,7 +42,7 @@ def spend_chart(
     as gaps rather than disappearing. With no rows the chart says there was no spend.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -67,11 +67,13 @@ def spend_chart(
         first = min(first, dt.date.fromisoformat(span[0]))
         last = max(last, dt.date.fromisoformat(span[1]))
     days = _days(first, last)
+    at = date2num(days)  # matplotlib's day numbers, which bar() takes and the date axis reads
     bottom = [0] * len(days)
     for provider in sorted(spent, key=lambda name: -sum(spent[name].values())):
         heights = [spent[provider].get(day, 0) for day in days]
-        axes.bar(days, heights, bottom=bottom, width=0.8, label=provider)
+        axes.bar(at, heights, bottom=bottom, width=0.8, label=provider)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    axes.xaxis_date()
     locator = AutoDateLocator(maxticks=12)
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))

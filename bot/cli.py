@@ -18,13 +18,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from bot.app import Core, open_core
-from bot.errors import ImagineError, InvalidRequest, NoProviderAvailable, ProviderError, RateLimited
+from bot.errors import (
+    ImagineError,
+    InvalidRequest,
+    NoProviderAvailable,
+    ProviderError,
+    RateLimited,
+    describe,
+)
 from bot.explain import no_provider, provider_problem
 from bot.exports import ledger_csv, tasks_csv
 from bot.images import ALLOWED_IMAGES, ImageRefused, probe
 from bot.models import GenerationRequest, GenerationResult, ReferenceImage
 from bot.money import usd
-from bot.providers.base import describe
 from bot.settings import PROVIDER_NAMES, PROVIDER_VARIABLES, Settings
 from bot.startup import CONFIGURATION, FAILURE, check_keys
 from bot.storage.engines import open_store

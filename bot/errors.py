@@ -4,12 +4,24 @@ Each error carries what a caller needs to decide (``retryable``, ``failover``,
 ``accepted``, ``RateLimited.retry_after``) as attributes, a short ``user_message``
 fit for a Discord reply, and a ``log_message`` with the details. Details never
 hold an API key: adapters build them from redacted response bodies.
+
+The sentences a member reads about a failure are written here, once; the Discord layer
+(``cogs/errors.py``) only adds how they are shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+# What a member is told when something failed that the bot did not expect (a bug): the
+# details go to the operator's log, never to the member.
+UNEXPECTED = "Something went wrong on our side; the operator has been told."
+
+
+def describe(error: BaseException) -> str:
+    """A log line for any error: ours with their details, others with their type."""
+    return getattr(error, "log_message", None) or f"{type(error).__name__}: {error}"
 
 
 class ImagineError(Exception):
@@ -26,7 +38,7 @@ class ImagineError(Exception):
     @property
     def user_message(self) -> str:
         """A short sentence for the member who asked."""
-        return "Something went wrong on our side."
+        return UNEXPECTED
 
     @property
     def log_message(self) -> str:
@@ -290,11 +302,29 @@ class ProviderFault(ProviderError):
 
 
 class Cancelled(ImagineError):
-    """The job was cancelled by its owner or a moderator."""
+    """The job was cancelled by its owner or, ``by_moderator``, by a moderator."""
+
+    def __init__(self, detail: str = "", *, by_moderator: bool = False) -> None:
+        super().__init__(detail)
+        self.by_moderator = by_moderator
 
     @property
     def user_message(self) -> str:
-        return "The job was cancelled."
+        return "Cancelled by a moderator." if self.by_moderator else "Cancelled."
+
+
+class ShuttingDown(ImagineError):
+    """The bot is stopping: it takes no new job now; the jobs it has resume at the next start."""
+
+    retryable = True
+
+    def __init__(self, *, retry_after: float = 30.0) -> None:
+        super().__init__("the bot is stopping")
+        self.retry_after = retry_after
+
+    @property
+    def user_message(self) -> str:
+        return "The bot is restarting and takes no new images for a moment; try again in a minute."
 
 
 def _wait_words(seconds: float | None) -> str:
@@ -314,13 +344,23 @@ class Refused(ImagineError):
     """The bot will not take this job: a limit, a rule or the balance. Nothing is charged."""
 
 
-class LimitReached(Refused):
-    """A queue or rate limit stops this job now; ``frees_in`` says when it would fit."""
+# Whose queue is full, by the limit that is reached (the names of ``bot.limits``).
+_FULL_QUEUE = {
+    "user_max_queued": "You already have {} waiting",
+    "max_queued": "This server already has {} waiting",
+}
 
-    def __init__(self, detail: str, *, limit: str, value: int, frees_in: float | None) -> None:
-        super().__init__(detail)
+
+class LimitReached(Refused):
+    """A queue limit stops this job now: ``limit`` (its name in ``bot.limits``) is at ``value``
+    with ``waiting`` jobs queued; ``frees_in`` says when it would fit."""
+
+    def __init__(self, *, limit: str, value: int, waiting: int, frees_in: float | None) -> None:
+        images = f"{waiting} image" if waiting == 1 else f"{waiting} images"
+        super().__init__(_FULL_QUEUE[limit].format(images))
         self.limit = limit
         self.value = value
+        self.waiting = waiting
         self.frees_in = frees_in
 
     @property
@@ -398,3 +438,46 @@ class NotAllowed(Refused):
     @property
     def user_message(self) -> str:
         return self.detail
+
+
+class NotYours(NotAllowed):
+    """A member acted on another member's job, and is not a moderator here."""
+
+    def __init__(self, action: str = "do that") -> None:
+        super().__init__(f"Only the member who asked for this image, or a moderator, can {action}.")
+
+
+class UnknownJob(NotAllowed):
+    """The job does not exist, or not in this server."""
+
+    def __init__(self) -> None:
+        super().__init__("That image is no longer known to the bot.")
+
+
+# Why a job can no longer be cancelled, by where it stands.
+_TOO_LATE = {
+    "unstoppable": (
+        "This image is already being made and {} cannot stop it; it will arrive shortly."
+    ),
+    "arriving": "Too late to cancel: the image is about to arrive.",
+    "posting": "Too late to cancel: the image is being posted.",
+    "finished": "This job has already finished.",
+    "moved_on": "This job has already moved on and can no longer be cancelled.",
+}
+
+
+class TooLateToCancel(NotAllowed):
+    """The job is past the point where it can be cancelled; ``stage`` says where it stands
+    (``label``: the provider that cannot stop it, as members know it)."""
+
+    def __init__(self, stage: str, *, label: str = "the provider") -> None:
+        super().__init__(_TOO_LATE[stage].format(label))
+        self.stage = stage
+
+
+class PhraseRefused(NotAllowed):
+    """A phrase that cannot go on the blocklist (too long, no letter); ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"That phrase can't be blocked: {reason} Nothing was changed.")
+        self.reason = reason

@@ -263,6 +263,12 @@ def _optimised_png(picture: Image.Image, limit: int, icc: bytes | None) -> bytes
     return data if len(data) <= limit else None
 
 
+def _opaque(alpha: Image.Image) -> bool:
+    """Whether one alpha band is fully opaque (its lowest value is 255)."""
+    low, _ = alpha.getextrema()
+    return not isinstance(low, tuple) and low >= 255
+
+
 def _for_lossy(picture: Image.Image) -> tuple[Image.Image, bool]:
     if "transparency" in picture.info:
         picture = picture.convert("LA" if picture.mode == "L" else "RGBA")
@@ -270,8 +276,7 @@ def _for_lossy(picture: Image.Image) -> tuple[Image.Image, bool]:
         picture = picture.convert("RGB")
     if picture.mode in _ALPHA_MODES:
         colour = "L" if picture.mode.startswith("L") else "RGB"
-        low, _ = picture.getchannel("A").getextrema()
-        if low < 255:
+        if not _opaque(picture.getchannel("A")):
             return picture.convert(colour + "A"), True
         return picture.convert(colour), False
     if picture.mode not in ("RGB", "L"):
@@ -286,10 +291,10 @@ def _lossy(picture: Image.Image, fmt: str, limit: int, icc: bytes | None) -> Upl
         return _lossy_upload(data, fmt, best, picture.size, scaled=False)
     floor_data = _encode(picture, fmt, icc, floor)
     if len(floor_data) <= limit:
-        quality, data = _highest_fitting(picture, fmt, limit, icc, QUALITIES[1:-1])
-        if data is None:
-            quality, data = floor, floor_data
-        return _lossy_upload(data, fmt, quality, picture.size, scaled=False)
+        quality, found = _highest_fitting(picture, fmt, limit, icc, QUALITIES[1:-1])
+        if found is None:
+            quality, found = floor, floor_data
+        return _lossy_upload(found, fmt, quality, picture.size, scaled=False)
     failed, lowest = 0, len(floor_data)
     while True:
         fitting = failed + _steps_needed(lowest, limit)

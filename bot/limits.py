@@ -2,7 +2,9 @@
 
 The operator's settings (``bot.settings``), each guild's settings (``bot.models``), the
 ``/mod limits`` options (``cogs.mod``) and the README's table are all derived from
-``GUILD_LIMITS``; a test checks that each of them agrees with it.
+``GUILD_LIMITS``; a test checks that each of them agrees with it. The two credit settings
+an admin changes with ``/admin`` (``DAILY_ALLOWANCE``, ``PRICE_PER_IMAGE``) are described
+the same way, apart from the ``/mod limits`` table.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ class Limit:
 
     name: str  # the field in GuildSettings
     variable: str  # the operator's default, as an environment variable
-    option: str  # the /mod limits option that changes it for one server
+    option: str  # the command option that changes it for one server
     default: float
     low: float
     high: float
@@ -113,6 +115,28 @@ GUILD_LIMITS: tuple[Limit, ...] = (
     ),
 )
 LIMITS_BY_NAME: dict[str, Limit] = {limit.name: limit for limit in GUILD_LIMITS}
+DAILY_ALLOWANCE = Limit(
+    name="daily_allowance",
+    variable="DAILY_ALLOWANCE",
+    option="amount",
+    default=60,
+    low=0,
+    high=1_000_000,
+    whole=True,
+    label="Daily allowance",
+    description="Free credits each member gets per UTC day (0: none)",
+)
+PRICE_PER_IMAGE = Limit(
+    name="price_per_image",
+    variable="PRICE_PER_IMAGE",
+    option="credits",
+    default=6,
+    low=0,
+    high=100_000,
+    whole=True,
+    label="Price per image",
+    description="Credits one image costs",
+)
 LIMITS_BY_OPTION: dict[str, Limit] = {limit.option: limit for limit in GUILD_LIMITS}
 
 

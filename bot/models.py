@@ -10,7 +10,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import InvalidRequest
-from bot.limits import LIMITS_BY_NAME
+from bot.limits import DAILY_ALLOWANCE, LIMITS_BY_NAME
 
 ASPECT_RATIOS: tuple[str, ...] = (
     "21:9",
@@ -30,6 +30,10 @@ MAX_PROMPT_CHARS = 2000
 MAX_IMAGES = 4
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 REFERENCE_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
+MAX_TOLERANCE = 6  # the most permissive safety tolerance; 0 is the strictest
+DEFAULT_TOLERANCE = 2
+# What a member may upload as a reference image, in words.
+REFERENCE_UPLOAD = f"a JPEG, PNG or WebP image up to {MAX_REFERENCE_BYTES // (1024 * 1024)} MiB"
 
 
 class OutputFormat(StrEnum):
@@ -51,9 +55,8 @@ ALLOWED: dict[str, str] = {
     "raw": "true or false",
     "seed": f"a whole number from 0 to {MAX_SEED}",
     "output_format": "jpeg or png",
-    "safety_tolerance": "a whole number from 0 (strictest) to 6 (most permissive)",
-    "reference": f"a JPEG, PNG or WebP image up to {MAX_REFERENCE_BYTES // (1024 * 1024)} MiB, "
-    "or an http(s) link to one",
+    "safety_tolerance": f"a whole number from 0 (strictest) to {MAX_TOLERANCE} (most permissive)",
+    "reference": f"{REFERENCE_UPLOAD}, or an http(s) link to one",
     "reference_strength": "a number from 0 to 1",
     "count": f"a whole number from 1 to {MAX_IMAGES}",
 }
@@ -83,6 +86,23 @@ class ReferenceImage(BaseModel):
                 raise ValueError("the image is too large")
         return self
 
+    @classmethod
+    def upload(cls, url: str, *, content_type: str | None, size: int, name: str) -> Self:
+        """A file the member uploaded (its link, type and size), or InvalidRequest saying
+        what is allowed."""
+        kind = (content_type or "").split(";")[0].strip()
+        if kind not in REFERENCE_TYPES:
+            raise InvalidRequest(
+                f"{name} is not a JPEG, PNG or WebP image",
+                field="reference",
+                allowed=REFERENCE_UPLOAD,
+            )
+        if size > MAX_REFERENCE_BYTES:
+            raise InvalidRequest(
+                f"{name} is too large", field="reference", allowed=REFERENCE_UPLOAD
+            )
+        return cls(url=url, content_type=kind)
+
     def base64(self) -> str:
         """The bytes as bare base64 (BFL's ``image_prompt``)."""
         assert self.data is not None
@@ -105,7 +125,7 @@ class GenerationRequest(BaseModel):
     raw: bool = False
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     output_format: OutputFormat = OutputFormat.JPEG
-    safety_tolerance: int = Field(default=2, ge=0, le=6)
+    safety_tolerance: int = Field(default=DEFAULT_TOLERANCE, ge=0, le=MAX_TOLERANCE)
     reference: ReferenceImage | None = None
     reference_strength: float = Field(default=0.1, ge=0.0, le=1.0)
     count: int = Field(default=1, ge=1, le=MAX_IMAGES)
@@ -250,8 +270,8 @@ class GuildSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", validate_assignment=True)
 
-    safety_tolerance: int = Field(default=2, ge=0, le=6)
-    nsfw_channel_tolerance: int = Field(default=2, ge=0, le=6)
+    safety_tolerance: int = Field(default=DEFAULT_TOLERANCE, ge=0, le=MAX_TOLERANCE)
+    nsfw_channel_tolerance: int = Field(default=DEFAULT_TOLERANCE, ge=0, le=MAX_TOLERANCE)
     nsfw_policy: NsfwPolicy = NsfwPolicy.SPOILER
     refund_blocked: bool = True
     # Per-server limits: defaults, bounds and meaning live in bot.limits.
@@ -261,7 +281,7 @@ class GuildSettings(BaseModel):
     max_queued: int = LIMITS_BY_NAME["max_queued"].field()
     user_max_running: int = LIMITS_BY_NAME["user_max_running"].field()
     user_max_queued: int = LIMITS_BY_NAME["user_max_queued"].field()
-    daily_allowance: int = Field(default=60, ge=0, le=1_000_000)
+    daily_allowance: int = DAILY_ALLOWANCE.field()
     prices: dict[str, int] = Field(default_factory=dict)
     allowed_channels: tuple[int, ...] = ()
     denied_channels: tuple[int, ...] = ()

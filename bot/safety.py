@@ -62,32 +62,9 @@ from dataclasses import dataclass, field
 
 from bot.errors import PromptBlocked
 from bot.models import GuildSettings, NsfwPolicy
+from bot.text import INVISIBLE
 
 MAX_PHRASE_CHARS = 100
-
-_INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
-    (0x00AD, 0x00AD),  # soft hyphen
-    (0x034F, 0x034F),  # combining grapheme joiner
-    (0x061C, 0x061C),  # Arabic letter mark
-    (0x115F, 0x1160),  # Hangul fillers
-    (0x17B4, 0x17B5),  # Khmer inherent vowels
-    (0x180B, 0x180F),  # Mongolian variation selectors and vowel separator
-    (0x200B, 0x200F),  # zero-width space, joiners, direction marks
-    (0x202A, 0x202E),  # direction embeddings
-    (0x2060, 0x2064),  # word joiner, invisible operators
-    (0x2066, 0x206F),  # direction isolates, deprecated format characters
-    (0x3164, 0x3164),  # Hangul filler
-    (0xFE00, 0xFE0F),  # variation selectors
-    (0xFEFF, 0xFEFF),  # zero-width no-break space
-    (0xFFA0, 0xFFA0),  # half-width Hangul filler
-    (0x1D173, 0x1D17A),  # musical formatting
-    (0xE0000, 0xE007F),  # tags
-    (0xE0100, 0xE01EF),  # variation selectors supplement
-)
-INVISIBLE = re.compile(
-    "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _INVISIBLE_RANGES) + "]"
-)
-_INVISIBLE = INVISIBLE
 
 # Combining accents that NFKD splits off Latin, Greek and Cyrillic letters.
 _MARKS = re.compile(
@@ -167,7 +144,7 @@ _UNSPACED_RANGES: tuple[tuple[int, int], ...] = (
 def _fold(text: str) -> str:
     """Fold look-alike spellings together: step 1 of the module docstring."""
     if not text.isascii():
-        text = _INVISIBLE.sub("", text)
+        text = INVISIBLE.sub("", text)
         text = _MARKS.sub("", unicodedata.normalize("NFKD", text)).translate(_LOOKALIKES)
     text = _I_OR_L.sub("1", text).casefold()
     if not text.isascii():

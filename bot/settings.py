@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.limits import GUILD_LIMITS, LIMITS_BY_NAME
+from bot.limits import DAILY_ALLOWANCE, GUILD_LIMITS, LIMITS_BY_NAME, PRICE_PER_IMAGE
+from bot.models import MAX_TOLERANCE
 from bot.origins import BadOrigin, Origin, parse_origin
 
 PROVIDER_NAMES: tuple[str, ...] = (
@@ -78,12 +79,12 @@ class Settings(BaseSettings):
     provider_prices: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     provider_concurrency: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     provider_costs: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
-    price_per_image: int = Field(default=6, ge=0, le=100_000)
+    price_per_image: int = PRICE_PER_IMAGE.field()
 
     database_path: Path = Path("data/imagine-bot.sqlite3")
     max_running_jobs: int = Field(default=32, ge=1, le=10_000)
     max_starts_per_second: float = Field(default=20.0, gt=0, le=10_000)
-    daily_allowance: int = Field(default=60, ge=0, le=1_000_000)
+    daily_allowance: int = DAILY_ALLOWANCE.field()
     # The operator's default for each per-server limit (bot.limits has their one home).
     guild_jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()
     guild_burst: int = LIMITS_BY_NAME["burst"].field()
@@ -100,7 +101,7 @@ class Settings(BaseSettings):
 
     # --- security (issue 10) ---------------------------------------------------------
     # The most permissive safety tolerance any guild, channel or --tolerance may use.
-    max_safety_tolerance: int = Field(default=6, ge=0, le=6)
+    max_safety_tolerance: int = Field(default=MAX_TOLERANCE, ge=0, le=MAX_TOLERANCE)
     # Extra origins the bot may fetch from as written (http, private addresses): a proxy,
     # an internal CDN. "https://cdn.example.com,http://10.0.0.5:8080" or bare hosts.
     trusted_hosts: Annotated[tuple[Origin, ...], NoDecode] = ()

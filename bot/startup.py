@@ -25,6 +25,7 @@ from bot.errors import (
 )
 from bot.explain import provider_problem
 from bot.providers.base import Provider
+from bot.retry import RetryPolicy, backoff_delay
 from bot.settings import Settings
 
 log = logging.getLogger("bot.startup")
@@ -34,6 +35,9 @@ T = TypeVar("T")
 CONFIGURATION = 2  # exit code: the operator must change a setting, a file or a key
 FAILURE = 1  # exit code: anything else (the network, Discord or a provider is down)
 MAX_DELAY = 30.0
+# One process starting alone has no crowd to spread out, so start-up waits the backoff's
+# full ceiling each time, without jitter.
+STARTUP_RETRY = RetryPolicy(base_delay=1.0, max_delay=MAX_DELAY)
 
 
 class StartupFailure(Exception):
@@ -47,7 +51,7 @@ class StartupFailure(Exception):
 
 def retry_delay(attempt: int) -> float:
     """Seconds to wait after failed attempt ``attempt`` (1-based): 1, 2, 4, 8, 16, then 30."""
-    return min(MAX_DELAY, 2.0 ** (attempt - 1))
+    return backoff_delay(attempt, STARTUP_RETRY, rand=lambda: 1.0)
 
 
 async def patiently(
@@ -109,10 +113,9 @@ async def check_key(provider: Provider, *, timeout: float) -> KeyCheck:
         async with asyncio.timeout(timeout):
             await provider.check_credentials()
     except TimeoutError as exc:
-        error: ImagineError | None = Transient(
-            f"no answer in {timeout:.0f} s", provider=provider.name
-        )
-        error.__cause__ = exc
+        late = Transient(f"no answer in {timeout:.0f} s", provider=provider.name)
+        late.__cause__ = exc
+        error: ImagineError | None = late
     except ImagineError as exc:
         error = exc
         error.provider = error.provider or provider.name

@@ -3,20 +3,43 @@
 Removed: control characters (line breaks and tabs become spaces), format characters (the
 bidi overrides, embeddings and isolates that can make "gpj.exe" read "exe.jpg", zero-width
 spaces and joiners, the byte-order mark, tag characters), the other invisible characters
-the blocklist folds away (``safety.INVISIBLE``), and combining marks beyond two on one
+the blocklist folds away too (``INVISIBLE``), and combining marks beyond two on one
 letter (the stacks that spill over neighbouring lines). Runs of spaces become one. Pure; the
 Discord layer escapes markdown on top of this.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
-
-from bot.safety import INVISIBLE
 
 MAX_MARKS = 2
 _TO_SPACE = frozenset({"Cc", "Zl", "Zp", "Zs"})
 _DROPPED = frozenset({"Cf", "Cs"})
+
+# Characters that show nothing; the blocklist (``bot.safety``) deletes them before matching.
+_INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x115F, 0x1160),  # Hangul fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian variation selectors and vowel separator
+    (0x200B, 0x200F),  # zero-width space, joiners, direction marks
+    (0x202A, 0x202E),  # direction embeddings
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0x2066, 0x206F),  # direction isolates, deprecated format characters
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFEFF, 0xFEFF),  # zero-width no-break space
+    (0xFFA0, 0xFFA0),  # half-width Hangul filler
+    (0x1D173, 0x1D17A),  # musical formatting
+    (0xE0000, 0xE007F),  # tags
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+INVISIBLE = re.compile(
+    "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _INVISIBLE_RANGES) + "]"
+)
 
 
 def inert(text: str) -> str:

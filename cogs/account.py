@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.models import JobStatus
+from bot.pipeline.facade import Facade
 from cogs.delivery import UNTOLD
-from cogs.render import COLOUR, preview
+from cogs.render import COLOUR, LEDGER_KINDS, NO_MENTIONS, preview
 from cogs.views import queue_view
-
-if TYPE_CHECKING:
-    from cogs.client import ImagineBot
-
-NO_MENTIONS = discord.AllowedMentions.none()
-_KIND = {
-    "allowance": "daily allowance",
-    "grant": "grant",
-    "hold": "held for a job",
-    "settle": "image delivered",
-    "release": "refund",
-}
 
 
 def _hours(seconds: float | None) -> str:
@@ -36,8 +23,8 @@ def _hours(seconds: float | None) -> str:
 class Account(commands.Cog):
     """What a member can see about themselves."""
 
-    def __init__(self, bot: ImagineBot) -> None:
-        self.bot = bot
+    def __init__(self, facade: Facade) -> None:
+        self.facade = facade
 
     @app_commands.command(name="credits", description="Your credits in this server")
     @app_commands.guild_only()
@@ -45,8 +32,8 @@ class Account(commands.Cog):
         """Balance, today's allowance, grants, held credits and recent movements."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild, user = interaction.guild_id or 0, interaction.user.id
-        balance = await self.bot.pipeline.balance(guild, user)
-        history = await self.bot.pipeline.history(guild, user, limit=5)
+        balance = await self.facade.balance(guild, user)
+        history = await self.facade.history(guild, user, limit=5)
         embed = discord.Embed(title=f"{balance.available} credits available", colour=COLOUR)
         embed.add_field(
             name="Daily allowance left",
@@ -58,7 +45,7 @@ class Account(commands.Cog):
         embed.add_field(name="Spent today", value=str(balance.spent_today))
         if history:
             lines = [
-                f"<t:{int(e.at)}:R> {_KIND.get(e.kind, e.kind)}: "
+                f"<t:{int(e.at)}:R> {LEDGER_KINDS.get(e.kind, e.kind)}: "
                 f"{e.amount:+d}" + (f" (charged {e.charged})" if e.charged else "")
                 for e in history
             ]
@@ -72,16 +59,15 @@ class Account(commands.Cog):
         endings the bot could not tell you in time (once each)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild, user = interaction.guild_id or 0, interaction.user.id
-        pipeline = self.bot.pipeline
-        found = await pipeline.jobs_of(guild, user)
-        missed = await pipeline.ended_with_note(guild, user, UNTOLD, limit=5)
+        found = await self.facade.jobs_of(guild, user)
+        missed = await self.facade.ended_with_note(guild, user, UNTOLD, limit=5)
         lines = []
         if missed:
             lines.append("**While you were away**")
             lines += [str(job.context[UNTOLD]) for job in reversed(missed)]
             for job in missed:
                 rest = {k: v for k, v in job.context.items() if k != UNTOLD}
-                await pipeline.set_context(job.id, rest)
+                await self.facade.set_context(job.id, rest)
         if not found:
             lines.append("You have no images waiting or being made.")
             await interaction.followup.send(
@@ -103,15 +89,9 @@ class Account(commands.Cog):
             else:
                 where = "being made"
             lines.append(f"**#{number}** {where}\n{preview(job.request.prompt, public=False)}")
-        view = queue_view(cancellable)
         await interaction.followup.send(
             "\n".join(lines)[:2000],
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
-            **({"view": view} if view else {}),
+            view=queue_view(cancellable) or discord.utils.MISSING,
         )
-
-
-async def setup(bot: ImagineBot) -> None:
-    """discord.py extension entry point."""
-    await bot.add_cog(Account(bot))

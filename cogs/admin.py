@@ -13,7 +13,7 @@ import asyncio
 import io
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -22,6 +22,8 @@ from discord.ext import commands
 from bot.charts import spend_chart
 from bot.errors import InvalidRequest
 from bot.exports import ledger_csv
+from bot.limits import DAILY_ALLOWANCE, PRICE_PER_IMAGE
+from bot.pipeline.facade import Facade
 from cogs.admin_usage import (
     PERIOD_CHOICES,
     grant_text,
@@ -31,15 +33,12 @@ from cogs.admin_usage import (
     providers_embed,
     usage_embed,
 )
+from cogs.render import NO_MENTIONS
 
-if TYPE_CHECKING:
-    from bot.pipeline.guilds import GuildDirectory
-    from cogs.client import ImagineBot
-
-NO_MENTIONS = discord.AllowedMentions.none()
 MAX_GRANT = 1_000_000
-MAX_ALLOWANCE = 1_000_000
-MAX_PRICE = 100_000
+# The /admin options' ranges, from the settings' one home (names the signatures can use).
+MAX_ALLOWANCE = int(DAILY_ALLOWANCE.high)
+MAX_PRICE = int(PRICE_PER_IMAGE.high)
 HISTORY = 10
 
 
@@ -54,21 +53,16 @@ def _check_range(value: int, low: int, high: int, field: str) -> None:
 class AdminCommands(app_commands.Group):
     """The /admin subcommands; the group's check runs before each of them."""
 
-    def __init__(self, bot: ImagineBot, *, clock: Callable[[], float]) -> None:
+    def __init__(self, facade: Facade, *, clock: Callable[[], float]) -> None:
         super().__init__(
             name="admin",
             description="Server admins: credit usage, exports, grants, prices, providers",
             guild_only=True,
             default_permissions=discord.Permissions(administrator=True),
         )
-        self.bot = bot
+        self.facade = facade
         self.clock = clock
-        self.add_command(self._price_command(list(bot.service.core.router.providers)))
-
-    @property
-    def guilds(self) -> GuildDirectory:
-        """Where each guild's settings, grants and reports live."""
-        return self.bot.pipeline.guilds
+        self.add_command(self._price_command([p.name for p in facade.providers()]))
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Administrators only, whatever Discord's client let through."""
@@ -100,14 +94,14 @@ class AdminCommands(app_commands.Group):
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
         if member is not None:
-            entries = await self.guilds.ledger_entries(guild, since=span.since, until=span.until)
-            history = await self.guilds.member_history(guild, member.id, limit=HISTORY)
+            entries = await self.facade.ledger_entries(guild, since=span.since, until=span.until)
+            history = await self.facade.history(guild, member.id, limit=HISTORY)
             spend = member_spend(entries, member.id)
             await self._reply(interaction, embed=member_embed(member.id, spend, span, history))
             return
-        usage = await self.guilds.usage(guild, since=span.since, until=span.until)
-        rows = await self.guilds.spend_by_day(guild, since=span.since, until=span.until)
-        labels = {n: p.label for n, p in self.bot.service.core.router.providers.items()}
+        usage = await self.facade.usage(guild, since=span.since, until=span.until)
+        rows = await self.facade.spend_by_day(guild, since=span.since, until=span.until)
+        labels = {p.name: p.label for p in self.facade.providers()}
         embed = usage_embed(usage, span, labels)
         files = []
         if rows:
@@ -126,7 +120,7 @@ class AdminCommands(app_commands.Group):
         span = period_bounds(period, self.clock())
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
-        entries = await self.guilds.ledger_entries(guild, since=span.since, until=span.until)
+        entries = await self.facade.ledger_entries(guild, since=span.since, until=span.until)
         data = (await asyncio.to_thread(ledger_csv, entries)).encode("utf-8")
         if len(data) > interaction.filesize_limit:
             await self._reply(
@@ -148,14 +142,13 @@ class AdminCommands(app_commands.Group):
     async def providers(self, interaction: discord.Interaction) -> None:
         """Order, state (switched off or not), recent success and speed, this server's prices."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        settings = await self.guilds.settings(interaction.guild_id or 0)
-        router = self.bot.service.core.router
-        prices = {name: self.guilds.price_of(settings, name) for name in router.providers}
+        settings = await self.facade.settings(interaction.guild_id or 0)
         month = period_bounds("month", self.clock())
-        spend = await self.guilds.provider_spend(
+        spend = await self.facade.provider_spend(
             interaction.guild_id or 0, since=month.since, until=month.until
         )
-        await self._reply(interaction, embed=providers_embed(router, prices, spend))
+        embed = providers_embed(self.facade.provider_status(), self.facade.prices(settings), spend)
+        await self._reply(interaction, embed=embed)
 
     # --- what admins decide -------------------------------------------------------------
 
@@ -179,7 +172,7 @@ class AdminCommands(app_commands.Group):
         if member.bot:
             raise InvalidRequest("bots don't make images", field="member")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        applied = await self.guilds.grant(
+        applied = await self.facade.grant(
             interaction.guild_id or 0, interaction.user.id, member.id, amount, (note or "")[:200]
         )
         await self._reply(interaction, grant_text(member.id, amount, applied))
@@ -192,7 +185,7 @@ class AdminCommands(app_commands.Group):
         """Raising it tops everyone up today; lowering it takes back nothing already given."""
         _check_range(amount, 0, MAX_ALLOWANCE, "amount")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        before, after = await self.guilds.change_settings(
+        before, after = await self.facade.change_settings(
             interaction.guild_id or 0, interaction.user.id, daily_allowance=amount
         )
         if after.daily_allowance == 0:
@@ -227,7 +220,7 @@ class AdminCommands(app_commands.Group):
         self, interaction: discord.Interaction, provider: str, credits: int
     ) -> None:
         """The guild's own price per image at one provider; holds and charges follow it."""
-        enabled = list(self.bot.service.core.router.providers)
+        enabled = [p.name for p in self.facade.providers()]
         if provider not in enabled:
             raise InvalidRequest(
                 f"{provider!r} is not enabled", field="provider", allowed=", ".join(enabled)
@@ -235,12 +228,12 @@ class AdminCommands(app_commands.Group):
         _check_range(credits, 0, MAX_PRICE, "credits")
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
-        current = await self.guilds.settings(guild)
-        was = self.guilds.price_of(current, provider)
-        _, after = await self.guilds.change_settings(
+        current = await self.facade.settings(guild)
+        was = self.facade.prices(current)[provider]
+        _, after = await self.facade.change_settings(
             guild, interaction.user.id, prices={**current.prices, provider: credits}
         )
-        now = self.guilds.price_of(after, provider)
+        now = self.facade.prices(after)[provider]
         await self._reply(
             interaction,
             f"Price per image at {provider}: {was} → {now} credits. "
@@ -265,7 +258,7 @@ class AdminCommands(app_commands.Group):
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         if role is None and not clear:
-            current = (await self.guilds.settings(guild)).moderator_role_id
+            current = (await self.facade.settings(guild)).moderator_role_id
             shown = f"<@&{current}>" if current else "not set"
             await self._reply(
                 interaction,
@@ -273,7 +266,7 @@ class AdminCommands(app_commands.Group):
             )
             return
         new = role.id if role is not None else None
-        before, _ = await self.guilds.change_settings(
+        before, _ = await self.facade.change_settings(
             guild, interaction.user.id, moderator_role_id=new
         )
         was = f"<@&{before.moderator_role_id}>" if before.moderator_role_id else "none"
@@ -284,11 +277,13 @@ class AdminCommands(app_commands.Group):
 
 
 class Administration(commands.Cog):
-    """Owns the /admin group: added to the command tree on load, removed on unload."""
+    """Owns the /admin group: added to ``bot``'s command tree on load, removed on unload."""
 
-    def __init__(self, bot: ImagineBot, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, bot: commands.Bot, facade: Facade, *, clock: Callable[[], float] | None = None
+    ) -> None:
         self.bot = bot
-        self.group = AdminCommands(bot, clock=clock or bot.pipeline.clock)
+        self.group = AdminCommands(facade, clock=clock or facade.now)
 
     async def cog_load(self) -> None:
         """Register /admin."""
@@ -297,8 +292,3 @@ class Administration(commands.Cog):
     async def cog_unload(self) -> None:
         """Take /admin back out of the tree."""
         self.bot.tree.remove_command(self.group.name)
-
-
-async def setup(bot: ImagineBot) -> None:
-    """discord.py extension entry point."""
-    await bot.add_cog(Administration(bot))

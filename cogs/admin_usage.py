@@ -10,10 +10,8 @@ from discord import app_commands
 
 from bot.errors import InvalidRequest
 from bot.money import usd
-from bot.providers.health import BreakerState
-from bot.providers.router import Router
-from bot.storage.records import DAY, LedgerEntry, ProviderSpend, Usage, utc_day
-from cogs.render import COLOUR
+from bot.pipeline.facade import DAY, LedgerEntry, ProviderSpend, ProviderStatus, Usage, utc_day
+from cogs.render import COLOUR, LEDGER_KINDS
 
 PERIODS: dict[str, tuple[int | None, str]] = {
     "day": (1, "today (UTC)"),
@@ -24,13 +22,6 @@ PERIODS: dict[str, tuple[int | None, str]] = {
 PERIOD_CHOICES = [
     app_commands.Choice(name=f"{name}: {label}", value=name) for name, (_, label) in PERIODS.items()
 ]
-KINDS = {
-    "allowance": "daily allowance",
-    "grant": "grant",
-    "hold": "held for a job",
-    "settle": "image delivered",
-    "release": "refund",
-}
 FIELD_LIMIT = 1024
 
 
@@ -128,9 +119,9 @@ def usage_embed(usage: Usage, period: Period, labels: Mapping[str, str]) -> disc
 
 def _movement(e: LedgerEntry, user_id: int) -> str:
     if e.kind == "settle":
-        text = f"{KINDS['settle']}: charged {e.charged} at {e.provider}"
+        text = f"{LEDGER_KINDS['settle']}: charged {e.charged} at {e.provider}"
         return text + (f", {e.amount} returned" if e.amount else "")
-    text = f"{KINDS.get(e.kind, e.kind)}: {e.amount:+d}"
+    text = f"{LEDGER_KINDS.get(e.kind, e.kind)}: {e.amount:+d}"
     if e.actor_id and e.actor_id != user_id:
         text += f" by <@{e.actor_id}>"
     return text + (f" ({e.note})" if e.note else "")
@@ -169,20 +160,21 @@ def grant_text(user_id: int, asked: int, applied: int) -> str:
     return f"Took back {-applied} credits from {who}."
 
 
-def _state(router: Router, name: str) -> str:
-    breaker = router.health[name].breaker
-    if breaker.state is BreakerState.OPEN:
-        minutes = breaker.retry_in() / 60
-        when = f"{minutes:.0f} min" if minutes >= 1 else f"{breaker.retry_in():.0f} s"
-        why = f" ({breaker.last_error[:150]})" if breaker.last_error else ""
+def _state(status: ProviderStatus) -> str:
+    if status.switched_off:
+        minutes = status.retry_in / 60
+        when = f"{minutes:.0f} min" if minutes >= 1 else f"{status.retry_in:.0f} s"
+        why = f" ({status.last_error[:150]})" if status.last_error else ""
         return f"⛔ switched off after failures; tried again in about {when}{why}"
-    if breaker.state is BreakerState.HALF_OPEN:
+    if status.on_trial:
         return "🔁 on trial: the next job tests whether it works again"
     return "✅ on"
 
 
 def providers_embed(
-    router: Router, prices: Mapping[str, int], spend: Sequence[ProviderSpend] = ()
+    statuses: Sequence[ProviderStatus],
+    prices: Mapping[str, int],
+    spend: Sequence[ProviderSpend] = (),
 ) -> discord.Embed:
     """Each enabled provider in the order tried: state, recent success, median time, price,
     and what it made for this server's jobs in the last 30 days, in money."""
@@ -193,27 +185,26 @@ def providers_embed(
         colour=COLOUR,
     )
     spent = {row.provider: row for row in spend}
-    for rank, (name, provider) in enumerate(router.providers.items(), start=1):
-        health = router.health[name]
-        rate, median = health.success_rate, health.median_seconds
+    for rank, status in enumerate(statuses, start=1):
+        name, rate, median = status.name, status.success_rate, status.median_seconds
         recent = (
-            f"{rate:.0%} of the last {_plural(len(health.outcomes), 'job')} delivered"
+            f"{rate:.0%} of the last {_plural(status.recent_jobs, 'job')} delivered"
             if rate is not None
             else "no jobs yet"
         )
         timing = f"median {median:.1f} s" if median is not None else "median time unknown"
         lines = [
-            _state(router, name),
+            _state(status),
             f"{recent} · {timing} · {_plural(prices.get(name, 0), 'credit')} per image",
         ]
         if name in spent:
             lines.append(spend_line(spent[name]))
         embed.add_field(
-            name=f"{rank}. {provider.label} ({name})", value="\n".join(lines), inline=False
+            name=f"{rank}. {status.label} ({name})", value="\n".join(lines), inline=False
         )
-    for gone in sorted(set(spent) - set(router.providers)):
+    for gone in sorted(set(spent) - {status.name for status in statuses}):
         embed.add_field(name=f"{gone} (no longer enabled)", value=spend_line(spent[gone]))
-    if not router.providers:
+    if not statuses:
         embed.description = "No provider is configured."
     if spent:
         embed.set_footer(

@@ -12,7 +12,7 @@ from typing import Any
 import discord
 
 from bot.limits import GUILD_LIMITS
-from bot.storage.records import AuditEntry
+from bot.pipeline.facade import AuditEntry
 from cogs.render import COLOUR
 
 PER_PAGE = 10

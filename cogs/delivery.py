@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
@@ -31,17 +31,14 @@ from bot.errors import DeliveryFailed
 from bot.images import Upload, fit_all
 from bot.jobs import Job
 from bot.models import GeneratedImage, JobStatus
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.facade import Estimate, Facade
 from bot.safety import DeliveryPlan
 from cogs import render
+from cogs.render import NO_MENTIONS
 from cogs.views import result_view, status_view
-
-if TYPE_CHECKING:
-    from cogs.client import ImagineBot
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
 TOKEN_LIFE = 15 * 60
 TOKEN_MARGIN = 30.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -73,12 +70,22 @@ class _Status:
 
 
 class DiscordEvents:
-    """PipelineEvents for Discord; also keeps the status messages up to date."""
+    """PipelineEvents for Discord; also keeps the status messages up to date.
+
+    ``client`` is the Discord client it posts with; ``facade`` is where it keeps what a job
+    must remember (message ids, an ending not told yet).
+    """
 
     def __init__(
-        self, bot: ImagineBot, *, edit_every: float, clock: Callable[[], float] = time.time
+        self,
+        client: discord.Client,
+        facade: Facade,
+        *,
+        edit_every: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bot = bot
+        self.client = client
+        self.facade = facade
         self.edit_every = edit_every
         self.clock = clock
         self._status: dict[int, _Status] = {}
@@ -119,14 +126,15 @@ class DiscordEvents:
         try:
             if self._token_alive(job):
                 try:
-                    await self._webhook(job).edit_message(
+                    # discord.py's stubs type message_id as int; Discord takes "@original".
+                    await self._webhook(job).edit_message(  # type: ignore[call-overload]
                         "@original",
                         content=None,
                         embed=embed,
                         attachments=files,
                         view=view,
                         allowed_mentions=NO_MENTIONS,
-                    )  # type: ignore[arg-type]
+                    )
                     return
                 except discord.HTTPException as exc:
                     if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE):
@@ -195,9 +203,10 @@ class DiscordEvents:
         entry.shown, entry.edited_at = entry.text, now
         view = status_view(entry.job) if entry.started_at is None else None
         try:
-            await self._webhook(entry.job).edit_message(
+            # discord.py's stubs type message_id as int; Discord takes "@original".
+            await self._webhook(entry.job).edit_message(  # type: ignore[call-overload]
                 "@original", content=entry.text, view=view, allowed_mentions=NO_MENTIONS
-            )  # type: ignore[arg-type]
+            )
         except discord.HTTPException as exc:
             log.info("status edit for job %d failed: %s", entry.job.id, exc)
 
@@ -224,7 +233,7 @@ class DiscordEvents:
 
     def _webhook(self, job: Job) -> discord.Webhook:
         ctx = job.context
-        webhook = discord.Webhook.partial(int(ctx["app_id"]), str(ctx["token"]), client=self.bot)
+        webhook = discord.Webhook.partial(int(ctx["app_id"]), str(ctx["token"]), client=self.client)
         webhook.type = discord.WebhookType.application  # an interaction's webhook; allows ephemeral
         return webhook
 
@@ -246,12 +255,12 @@ class DiscordEvents:
     async def _tell_later(self, job: Job, text: str) -> None:
         """A direct message; if the member takes none from the bot, a note for /queue."""
         try:
-            channel = await self.bot.create_dm(discord.Object(job.user_id))
+            channel = await self.client.create_dm(discord.Object(job.user_id))
             await channel.send(text, allowed_mentions=NO_MENTIONS)
             return
         except discord.HTTPException as exc:
             log.info("job %d: no direct message to its member (%s); kept for /queue", job.id, exc)
-        await self.bot.pipeline.set_context(job.id, {**job.context, UNTOLD: text})
+        await self.facade.set_context(job.id, {**job.context, UNTOLD: text})
 
     async def _remove_status(self, job: Job) -> None:
         """Delete the public status message with the bot token (the interaction's is gone)."""
@@ -267,7 +276,7 @@ class DiscordEvents:
 
     async def _channel(self, job: Job) -> Any:
         channel_id = int(job.context["channel_id"])
-        channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+        channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
         assert isinstance(channel, discord.abc.Messageable)
         return channel
 
@@ -282,11 +291,10 @@ class DiscordEvents:
             nonce=f"imagine-{job.id}"[:25],
             allowed_mentions=NO_MENTIONS,
         )
-        await self.bot.pipeline.set_context(job.id, {**ctx, "result_message_id": sent.id})
+        await self.facade.set_context(job.id, {**ctx, "result_message_id": sent.id})
 
     def _label(self, job: Job) -> str:
-        provider = self.bot.service.core.router.providers.get(job.provider or "")
-        return provider.label if provider else (job.provider or "unknown")
+        return self.facade.provider_label(job.provider) if job.provider else "unknown"
 
     @staticmethod
     def _file(job: Job, index: int, upload: Upload, spoiler: bool) -> discord.File:

@@ -7,13 +7,13 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.errors import ImagineError, Refused
-from bot.providers.base import describe
+from bot.errors import UNEXPECTED, ImagineError, Refused, describe
+from cogs.render import NO_MENTIONS, NOTHING_CHARGED
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
-UNEXPECTED = "Something went wrong on our side; the operator has been told. Nothing was charged."
+# Refusals only Discord can cause (the sentences of the bot's own refusals are in bot.errors).
+IMAGE_GONE = "That image is no longer attached to the message."
 
 
 def user_message(error: BaseException) -> str:
@@ -23,7 +23,7 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, ImagineError):
         text = error.user_message
         if not isinstance(error, Refused) and "charged" not in text:
-            text += " Nothing was charged."
+            text += f" {NOTHING_CHARGED}"
         return text
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in direct messages."
@@ -39,7 +39,7 @@ def user_message(error: BaseException) -> str:
         return f"Slow down: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.TransformerError):
         return f"`{error.value}` is not a valid value for that option."
-    return UNEXPECTED
+    return f"{UNEXPECTED} {NOTHING_CHARGED}"
 
 
 def log_error(error: BaseException, where: str) -> None:

@@ -5,20 +5,21 @@ Private (ephemeral), like /credits: it shows the member's own figures.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.models import ASPECT_RATIOS, MAX_IMAGES, MAX_PROMPT_CHARS, JobStatus
+from bot.models import (
+    ASPECT_RATIOS,
+    MAX_IMAGES,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    REFERENCE_UPLOAD,
+    JobStatus,
+)
+from bot.pipeline.facade import Facade
 from cogs.checks import is_moderator
-from cogs.render import COLOUR
-
-if TYPE_CHECKING:
-    from cogs.client import ImagineBot
-
-NO_MENTIONS = discord.AllowedMentions.none()
+from cogs.render import COLOUR, NO_MENTIONS
 
 ABOUT = (
     "I make images with Black Forest Labs' FLUX 1.1 [pro] Ultra. Type `/imagine` with a "
@@ -35,8 +36,8 @@ COMMANDS = (
 )
 OPTIONS = (
     f"`aspect` {', '.join(ASPECT_RATIOS)} (default 1:1) · `raw` a less processed look · "
-    "`seed` 0–2147483647 to repeat an image · `format` JPEG or PNG · `reference` an image "
-    "to resemble (JPEG, PNG or WebP, up to 10 MiB) · `reference_strength` 0–1 · "
+    f"`seed` 0–{MAX_SEED} to repeat an image · `format` JPEG or PNG · `reference` an image "
+    f"to resemble ({REFERENCE_UPLOAD}) · `reference_strength` 0–1 · "
     f"`count` 1–{MAX_IMAGES}\n"
     "A bad value is refused privately, saying what is allowed, and nothing is charged."
 )
@@ -54,8 +55,8 @@ def _refill(seconds: float | None) -> str:
 class Help(commands.Cog):
     """The /help command."""
 
-    def __init__(self, bot: ImagineBot) -> None:
-        self.bot = bot
+    def __init__(self, facade: Facade) -> None:
+        self.facade = facade
 
     @app_commands.command(name="help", description="What this bot does, your limits and balance")
     @app_commands.guild_only()
@@ -63,17 +64,11 @@ class Help(commands.Cog):
         """Everything a member needs at a glance, privately."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild, user = interaction.guild_id or 0, interaction.user.id
-        pipeline = self.bot.pipeline
-        settings = await pipeline.guilds.settings(guild)
-        balance = await pipeline.balance(guild, user)
-        mine = await pipeline.jobs_of(guild, user)
+        settings = await self.facade.settings(guild)
+        balance = await self.facade.balance(guild, user)
+        mine = await self.facade.jobs_of(guild, user)
         waiting = sum(1 for job, _ in mine if job.status is JobStatus.QUEUED)
-        prices = sorted(
-            {
-                pipeline.guilds.price_of(settings, name)
-                for name in self.bot.service.core.router.providers
-            }
-        )
+        prices = sorted(set(self.facade.prices(settings).values()))
         price = (
             (f"{prices[0]} credits" if len(prices) == 1 else f"{prices[0]}–{prices[-1]} credits")
             if prices
@@ -104,8 +99,3 @@ class Help(commands.Cog):
         embed.add_field(name="Commands", value=commands_text, inline=False)
         embed.add_field(name="Options of /imagine", value=OPTIONS, inline=False)
         await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
-
-
-async def setup(bot: ImagineBot) -> None:
-    """discord.py extension entry point."""
-    await bot.add_cog(Help(bot))

@@ -8,43 +8,34 @@ and the deferred "thinking" message becomes the job's status message.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import ImagineError, InvalidRequest, NotAllowed
+from bot.errors import ImagineError, InvalidRequest, NotAllowed, NotYours, UnknownJob
+from bot.jobs import Job
 from bot.models import (
-    ASPECT_RATIOS,
-    MAX_REFERENCE_BYTES,
-    REFERENCE_TYPES,
+    MAX_IMAGES,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
     GenerationRequest,
     ReferenceImage,
 )
-from bot.pipeline.service import Submission
-from bot.providers.references import read_reference
+from bot.pipeline.facade import Facade, Submission
 from cogs import errors
-from cogs.delivery import interaction_context
-
-if TYPE_CHECKING:
-    from cogs.client import ImagineBot
+from cogs.checks import is_moderator
+from cogs.delivery import DiscordEvents, interaction_context
+from cogs.render import CANCEL_CONFIRMED
+from cogs.views import CLICKED, OWNER_ONLY
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
 FORMATS = [
     app_commands.Choice(name="JPEG", value="jpeg"),
     app_commands.Choice(name="PNG", value="png"),
 ]
-
-
-def offered_ratios(bot: ImagineBot) -> list[str]:
-    """Every aspect ratio at least one enabled provider can make, widest first."""
-    offered = set()
-    for provider in bot.service.core.router.providers.values():
-        offered |= provider.capabilities.aspect_ratios
-    return [ratio for ratio in ASPECT_RATIOS if ratio in offered] or ["1:1"]
 
 
 def is_age_restricted(channel: Any) -> bool:
@@ -57,30 +48,29 @@ def reference_from(attachment: discord.Attachment | None) -> ReferenceImage | No
     """The attachment as a reference image, or InvalidRequest saying what is allowed."""
     if attachment is None:
         return None
-    kind = (attachment.content_type or "").split(";")[0].strip()
-    allowed = "a JPEG, PNG or WebP image up to 10 MiB"
-    if kind not in REFERENCE_TYPES:
-        raise InvalidRequest(
-            f"{attachment.filename} is not a JPEG, PNG or WebP image",
-            field="reference",
-            allowed=allowed,
-        )
-    if attachment.size > MAX_REFERENCE_BYTES:
-        raise InvalidRequest(
-            f"{attachment.filename} is too large", field="reference", allowed=allowed
-        )
-    return ReferenceImage(url=attachment.url, content_type=kind)
+    return ReferenceImage.upload(
+        attachment.url,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        name=attachment.filename,
+    )
 
 
 class Imagine(commands.Cog):
-    """Making images: /imagine, Reroll, Raw, Vary, Delete, Cancel."""
+    """Making images: /imagine, Reroll, Raw, Vary, Delete, Cancel.
 
-    def __init__(self, bot: ImagineBot) -> None:
+    ``bot`` is the client whose command tree gets /imagine; ``events`` shows each admitted
+    job's status message.
+    """
+
+    def __init__(self, bot: commands.Bot, facade: Facade, events: DiscordEvents) -> None:
         self.bot = bot
+        self.facade = facade
+        self.events = events
 
     async def cog_load(self) -> None:
         """Register /imagine with the aspect ratios the enabled providers offer."""
-        self.bot.tree.add_command(self._command(offered_ratios(self.bot)))
+        self.bot.tree.add_command(self._command(self.facade.aspect_ratios()))
 
     async def cog_unload(self) -> None:
         """Take /imagine back out of the tree."""
@@ -100,21 +90,21 @@ class Imagine(commands.Cog):
             format="File format (default JPEG)",
             reference="An image the result should resemble",
             reference_strength="How strongly the reference steers the result, 0 to 1 (default 0.1)",
-            count="How many images, 1 to 4",
+            count=f"How many images, 1 to {MAX_IMAGES}",
         )
         @app_commands.choices(
             aspect=[app_commands.Choice(name=r, value=r) for r in ratios], format=FORMATS
         )
         async def imagine(
             interaction: discord.Interaction,
-            prompt: app_commands.Range[str, 1, 2000],
+            prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
             aspect: str = default_ratio,
             raw: bool = False,
-            seed: app_commands.Range[int, 0, 2147483647] | None = None,
+            seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
             format: str = "jpeg",
             reference: discord.Attachment | None = None,
             reference_strength: app_commands.Range[float, 0.0, 1.0] = 0.1,
-            count: app_commands.Range[int, 1, 4] = 1,
+            count: app_commands.Range[int, 1, MAX_IMAGES] = 1,
         ) -> None:
             try:
                 request = GenerationRequest.parse(
@@ -141,9 +131,7 @@ class Imagine(commands.Cog):
         reference = request.reference
         if reference is not None and reference.url is not None:
             try:
-                await read_reference(
-                    self.bot.service.core.http, reference.url, declared=reference.content_type
-                )
+                await self.facade.check_reference_link(reference.url, reference.content_type)
             except ImagineError as exc:
                 await errors.tell(interaction, exc, "/imagine reference")
                 return
@@ -156,30 +144,32 @@ class Imagine(commands.Cog):
             context=interaction_context(interaction, status_id),
         )
         try:
-            admitted = await self.bot.pipeline.submit(submission)
+            admitted = await self.facade.submit(submission)
         except ImagineError as exc:
             await errors.tell(interaction, exc, "/imagine")
             return
-        await self.bot.events.track(admitted.job, admitted.estimate)
+        await self.events.track(admitted.job, admitted.estimate)
 
+    @commands.Cog.listener(f"on_{CLICKED}")
     async def on_button(
         self, interaction: discord.Interaction, action: str, job_id: int, index: int | None
     ) -> None:
-        """Do what a result or status button says."""
+        """Do what a result or status button says (Delete and Cancel: the requester's or a
+        moderator's to press)."""
         try:
-            job = await self.bot.pipeline.job(job_id)
+            job = await self.facade.job(job_id)
+            if action in OWNER_ONLY and not await self._may_manage(interaction, job):
+                raise NotYours()
             if job is None or job.guild_id != interaction.guild_id:
-                raise NotAllowed("That image is no longer known to the bot.")
+                raise UnknownJob()
             if action == "delete":
                 await interaction.response.defer()
                 if interaction.message is not None:
                     await interaction.message.delete()
             elif action == "cancel":
                 moderator = job.user_id != interaction.user.id
-                await self.bot.pipeline.cancel(job_id, by=interaction.user.id, moderator=moderator)
-                await interaction.response.send_message(
-                    "Cancelled; nothing was charged.", ephemeral=True
-                )
+                await self.facade.cancel(job_id, by=interaction.user.id, moderator=moderator)
+                await interaction.response.send_message(CANCEL_CONFIRMED, ephemeral=True)
             else:
                 await self.start(
                     interaction,
@@ -188,11 +178,20 @@ class Imagine(commands.Cog):
         except ImagineError as exc:
             await errors.tell(interaction, exc, f"button {action}")
 
+    async def _may_manage(self, interaction: discord.Interaction, job: Job | None) -> bool:
+        """The requester, or a moderator of the job's own server."""
+        if job is None:
+            return False
+        if job.user_id == interaction.user.id:
+            return True
+        settings = await self.facade.settings(interaction.guild_id or 0)
+        return job.guild_id == interaction.guild_id and is_moderator(interaction, settings)
+
     @staticmethod
     def _follow_up(
         request: GenerationRequest,
         action: str,
-        job: Any,
+        job: Job,
         index: int | None,
         message: discord.Message | None,
     ) -> GenerationRequest:
@@ -204,12 +203,7 @@ class Imagine(commands.Cog):
         attachments = message.attachments if message is not None else []
         chosen = index or 0
         if chosen >= len(attachments):
-            raise NotAllowed("That image is no longer attached to the message.")
+            raise NotAllowed(errors.IMAGE_GONE)
         chosen_file = attachments[chosen]
         reference = ReferenceImage(url=chosen_file.url, content_type=chosen_file.content_type)
         return request.model_copy(update={"reference": reference, "count": 1, "seed": None})
-
-
-async def setup(bot: ImagineBot) -> None:
-    """discord.py extension entry point."""
-    await bot.add_cog(Imagine(bot))

@@ -9,7 +9,7 @@ which audits it and refreshes what admission enforces, so it holds from the next
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -17,7 +17,8 @@ from discord.ext import commands
 
 from bot.errors import NotAllowed
 from bot.limits import GUILD_LIMITS, LIMITS_BY_NAME, LIMITS_BY_OPTION
-from bot.models import GuildSettings, NsfwPolicy
+from bot.models import MAX_TOLERANCE, GuildSettings, NsfwPolicy
+from bot.pipeline.facade import Facade
 from bot.safety import MAX_PHRASE_CHARS
 from cogs.audit_view import PER_PAGE, audit_embed
 from cogs.checks import is_moderator
@@ -36,20 +37,14 @@ from cogs.mod_support import (
     check_range,
     clip,
     list_change,
-    phrase_key,
     safety_reply,
     settings_embed,
     where_it_works,
     with_channel,
     without_channel,
 )
-from cogs.render import COLOUR
+from cogs.render import COLOUR, NO_MENTIONS
 
-if TYPE_CHECKING:
-    from bot.pipeline.guilds import GuildDirectory
-    from cogs.client import ImagineBot
-
-NO_MENTIONS = discord.AllowedMentions.none()
 MAX_AUDIT_PAGE = 10_000
 # The /mod limits options' ranges, from the limits' one home (names the signature can use).
 _JPM, _BURST = LIMITS_BY_NAME["jobs_per_minute"], LIMITS_BY_NAME["burst"]
@@ -69,21 +64,16 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     blocklist = app_commands.Group(name="blocklist", description="Phrases refused in prompts")
     channel = app_commands.Group(name="channel", description="Where the bot works")
 
-    def __init__(self, bot: ImagineBot) -> None:
-        self.bot = bot
+    def __init__(self, facade: Facade) -> None:
+        self.facade = facade
         super().__init__()
 
-    @property
-    def directory(self) -> GuildDirectory:
-        """The guilds' settings, blocklists and bans (audited changes)."""
-        return self.bot.pipeline.guilds
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Moderators only, whatever Discord showed the member."""
         # Errors are raised as the command's own, so the tree's handler tells the member once.
         command: Any = interaction.command
         try:
-            settings = await self.directory.settings(interaction.guild_id or 0)
+            settings = await self.facade.settings(interaction.guild_id or 0)
         except Exception as exc:
             raise app_commands.CommandInvokeError(command, exc) from exc
         if is_moderator(interaction, settings):
@@ -99,7 +89,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         self, interaction: discord.Interaction, **changes: Any
     ) -> tuple[GuildSettings, GuildSettings]:
         try:
-            return await self.directory.change_settings(
+            return await self.facade.change_settings(
                 interaction.guild_id or 0, interaction.user.id, **changes
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
@@ -109,30 +99,31 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     @app_commands.command(name="safety", description="How permissive image generation is")
     @app_commands.describe(
-        tolerance="0 strictest … 6 most permissive (default 2)",
+        tolerance=f"0 strictest … {MAX_TOLERANCE} most permissive (default 2)",
         age_restricted="Ceiling in age-restricted channels, at least the tolerance",
     )
     async def safety(
         self,
         interaction: discord.Interaction,
-        tolerance: app_commands.Range[int, 0, 6],
-        age_restricted: app_commands.Range[int, 0, 6] | None = None,
+        tolerance: app_commands.Range[int, 0, MAX_TOLERANCE],
+        age_restricted: app_commands.Range[int, 0, MAX_TOLERANCE] | None = None,
     ) -> None:
         """Set the tolerance (and ceiling) and show what each provider will be sent."""
-        check_range("tolerance", tolerance, 0, 6, TOLERANCE_WORDS)
-        max_tolerance = self.bot.service.core.settings.max_safety_tolerance
+        check_range("tolerance", tolerance, 0, MAX_TOLERANCE, TOLERANCE_WORDS)
+        max_tolerance = self.facade.max_tolerance
         check_operator_ceiling("tolerance", tolerance, max_tolerance)
-        current = await self.directory.settings(interaction.guild_id or 0)
+        current = await self.facade.settings(interaction.guild_id or 0)
         changes: dict[str, int] = {"safety_tolerance": tolerance}
         raised = False
         if age_restricted is not None:
-            check_range("age_restricted", age_restricted, 0, 6, TOLERANCE_WORDS)
+            check_range("age_restricted", age_restricted, 0, MAX_TOLERANCE, TOLERANCE_WORDS)
             check_operator_ceiling("age_restricted", age_restricted, max_tolerance)
             if age_restricted < tolerance:
                 raise NotAllowed(
                     f"`age_restricted` ({age_restricted}) can't be below the tolerance "
                     f"({tolerance}): age-restricted channels are at least as permissive as the "
-                    f"rest of the server. Allowed: a whole number from {tolerance} to 6. "
+                    f"rest of the server. Allowed: a whole number from {tolerance} to "
+                    f"{MAX_TOLERANCE}. "
                     "Nothing was changed."
                 )
             changes["nsfw_channel_tolerance"] = age_restricted
@@ -141,7 +132,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             raised = True
         await interaction.response.defer(ephemeral=True, thinking=True)
         before, after = await self._change(interaction, **changes)
-        providers = self.bot.service.core.router.providers.values()
+        providers = self.facade.providers()
         await self._reply(
             interaction,
             safety_reply(before, after, providers, raised=raised, max_tolerance=max_tolerance),
@@ -186,12 +177,12 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         self, interaction: discord.Interaction, phrase: app_commands.Range[str, 1, MAX_PHRASE_CHARS]
     ) -> None:
         """Add a phrase; prompts containing it are refused before anything is charged."""
-        key = phrase_key(phrase)
+        key = self.facade.phrase_key(phrase)
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
-        count = len((await self.directory.state(guild)).blocklist)
-        added = await self.directory.block(guild, interaction.user.id, phrase)
-        now = len((await self.directory.state(guild)).blocklist)
+        count = len((await self.facade.rules(guild)).blocklist)
+        added = await self.facade.block(guild, interaction.user.id, phrase)
+        now = len((await self.facade.rules(guild)).blocklist)
         shown = discord.utils.escape_markdown(phrase.strip())
         if not added:
             await self._reply(
@@ -212,12 +203,12 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         self, interaction: discord.Interaction, phrase: app_commands.Range[str, 1, MAX_PHRASE_CHARS]
     ) -> None:
         """Remove a phrase from the blocklist."""
-        phrase_key(phrase)
+        self.facade.phrase_key(phrase)
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
-        count = len((await self.directory.state(guild)).blocklist)
-        removed = await self.directory.unblock(guild, interaction.user.id, phrase)
-        now = len((await self.directory.state(guild)).blocklist)
+        count = len((await self.facade.rules(guild)).blocklist)
+        removed = await self.facade.unblock(guild, interaction.user.id, phrase)
+        now = len((await self.facade.rules(guild)).blocklist)
         shown = discord.utils.escape_markdown(phrase.strip())
         if not removed:
             await self._reply(
@@ -237,7 +228,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         """Every blocked phrase, a page at a time."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
-        entries = await self.directory.blocklist(guild)
+        entries = await self.facade.blocklist(guild)
         pages = blocklist_pages([entry.phrase for entry in entries])
         if not pages:
             await self._reply(interaction, "No phrases are blocked in this server.")
@@ -288,7 +279,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         if changes:
             before, after = await self._change(interaction, **changes)
         else:
-            before = after = await self.directory.settings(interaction.guild_id or 0)
+            before = after = await self.facade.settings(interaction.guild_id or 0)
         lines = [
             change_line(limit.label, getattr(before, limit.name), getattr(after, limit.name))
             for limit in GUILD_LIMITS
@@ -327,7 +318,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         self, interaction: discord.Interaction, channel: Channel, *, allow: bool
     ) -> None:
         check_channel(channel)
-        current = await self.directory.settings(interaction.guild_id or 0)
+        current = await self.facade.settings(interaction.guild_id or 0)
         add, drop = (with_channel, without_channel) if allow else (without_channel, with_channel)
         await self._channels(
             interaction,
@@ -369,8 +360,8 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             raise NotAllowed("Bots don't generate images; nothing to ban.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
-        previous = (await self.directory.state(guild)).banned.get(member.id)
-        await self.directory.ban(guild, interaction.user.id, member.id, reason)
+        previous = (await self.facade.rules(guild)).banned.get(member.id)
+        await self.facade.ban(guild, interaction.user.id, member.id, reason)
         escaped = discord.utils.escape_markdown
         was = "not banned" if previous is None else f"banned ({escaped(previous)})"
         await self._reply(
@@ -385,8 +376,8 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         """Lift a member's ban in this server."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
-        previous = (await self.directory.state(guild)).banned.get(member.id)
-        lifted = await self.directory.unban(guild, interaction.user.id, member.id)
+        previous = (await self.facade.rules(guild)).banned.get(member.id)
+        lifted = await self.facade.unban(guild, interaction.user.id, member.id)
         if not lifted:
             await self._reply(interaction, f"{member.mention} is not banned. Nothing was changed.")
             return
@@ -412,7 +403,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         check_range("page", page, 1, MAX_AUDIT_PAGE, f"a whole number from 1 to {MAX_AUDIT_PAGE}")
         await interaction.response.defer(ephemeral=True, thinking=True)
         who = member.id if member is not None else None
-        entries, total = await self.directory.audit_page(
+        entries, total = await self.facade.audit_page(
             interaction.guild_id or 0, member=who, page=page, per_page=PER_PAGE
         )
         embed = audit_embed(entries, total, page=page, member=who)
@@ -424,21 +415,15 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     async def show(self, interaction: discord.Interaction) -> None:
         """Every setting in one embed, with the allowance and prices for context."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        state = await self.directory.state(interaction.guild_id or 0)
-        providers = list(self.bot.service.core.router.providers.values())
+        state = await self.facade.rules(interaction.guild_id or 0)
         facts = GuildFacts(
             settings=state.settings,
-            providers=providers,
-            prices={p.name: self.directory.price_of(state.settings, p.name) for p in providers},
+            providers=self.facade.providers(),
+            prices=self.facade.prices(state.settings),
             blocked=len(state.blocklist),
             banned=len(state.banned),
-            max_tolerance=self.bot.service.core.settings.max_safety_tolerance,
+            max_tolerance=self.facade.max_tolerance,
         )
         await interaction.followup.send(
             embed=settings_embed(facts), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
-
-
-async def setup(bot: ImagineBot) -> None:
-    """discord.py extension entry point."""
-    await bot.add_cog(Moderation(bot))

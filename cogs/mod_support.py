@@ -7,26 +7,25 @@ the API does not; replies are built to fit Discord's limits (2000 characters a m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.errors import NotAllowed
 from bot.limits import GUILD_LIMITS
-from bot.models import GenerationRequest, GuildSettings, NsfwPolicy
-from bot.providers.capabilities import OWN_FILTER_TOLERANCE, Capabilities, make_plan
-from bot.safety import normalize_phrase
+from bot.models import ALLOWED, MAX_TOLERANCE, GuildSettings, NsfwPolicy
+from bot.pipeline.facade import OWN_FILTER_TOLERANCE, ProviderInfo
 from cogs.render import COLOUR
 
-# Providers whose API takes the tolerance as a string ("1"–"6"); the others take an integer.
-STRING_TOLERANCE = frozenset({"fal", "aimlapi"})
 MESSAGE_LIMIT = 2000
 FIELD_LIMIT = 1024
 PAGE_LIMIT = 3800
-TOLERANCE_WORDS = "a whole number from 0 (strictest) to 6 (most permissive)"
+TOLERANCE_WORDS = ALLOWED["safety_tolerance"]
+TOLERANCE_SCALE = f"0 strictest … {MAX_TOLERANCE} most permissive"
 MAX_REASON_CHARS = 300
 # Where a member can run /imagine: what the channel options offer.
 WORKS_IN = (
@@ -46,24 +45,16 @@ POLICY_MEANING = {
 }
 
 
-class ProviderLike(Protocol):
-    """What the renderers need of an enabled provider."""
-
-    name: str
-    label: str
-    capabilities: Capabilities
-
-
 @dataclass(frozen=True)
 class GuildFacts:
     """Everything /mod show reports, gathered by the cog."""
 
     settings: GuildSettings
-    providers: Sequence[ProviderLike]
+    providers: Sequence[ProviderInfo]
     prices: dict[str, int]
     blocked: int
     banned: int
-    max_tolerance: int = 6  # the operator's MAX_SAFETY_TOLERANCE
+    max_tolerance: int = MAX_TOLERANCE  # the operator's MAX_SAFETY_TOLERANCE
 
 
 def shown(value: Any) -> str:
@@ -84,22 +75,16 @@ def change_line(label: str, before: Any, after: Any) -> str:
     return f"{label}: {shown(before)} → **{shown(after)}**"
 
 
-def _typed(name: str, value: int) -> str:
-    return f'"{value}"' if name in STRING_TOLERANCE else str(value)
-
-
-def sent_tolerance(provider: ProviderLike, tolerance: int) -> str:
+def sent_tolerance(provider: ProviderInfo, tolerance: int) -> str:
     """Whether the provider serves ``tolerance`` and what it is sent, or why it is skipped."""
-    name, label, caps = provider.name, provider.label, provider.capabilities
+    label, caps = provider.label, provider.capabilities
     refusal = caps.tolerance_refusal(tolerance)
     if refusal is not None:
         return f"skipped: {refusal}"
-    if caps.safety_tolerance is None:
+    sent = caps.tolerance_sent(tolerance)
+    if caps.safety_tolerance is None or sent is None:
         return f"serves; takes no tolerance, its own filter counts as {OWN_FILTER_TOLERANCE}"
-    probe = GenerationRequest(prompt="probe", safety_tolerance=tolerance)
-    sent = make_plan(name, caps, probe).safety_tolerance
-    assert sent is not None
-    text = f"serves, sent {_typed(name, sent)}"
+    text = f"serves, sent {json.dumps(caps.wire_tolerance(sent))}"
     if sent != tolerance:
         low, high = caps.safety_tolerance
         text += f" (stricter than {tolerance}; {label} accepts {low}–{high})"
@@ -107,7 +92,11 @@ def sent_tolerance(provider: ProviderLike, tolerance: int) -> str:
 
 
 def provider_lines(
-    providers: Iterable[ProviderLike], tolerance: int, ceiling: int, *, max_tolerance: int = 6
+    providers: Iterable[ProviderInfo],
+    tolerance: int,
+    ceiling: int,
+    *,
+    max_tolerance: int = MAX_TOLERANCE,
 ) -> list[str]:
     """One line per enabled provider, in order: whether it serves this guild (and what it is
     sent) or is skipped and why, everywhere and in age-restricted channels. Both tolerances
@@ -125,14 +114,14 @@ def provider_lines(
 def safety_reply(
     before: GuildSettings,
     after: GuildSettings,
-    providers: Iterable[ProviderLike],
+    providers: Iterable[ProviderInfo],
     *,
     raised: bool,
-    max_tolerance: int = 6,
+    max_tolerance: int = MAX_TOLERANCE,
 ) -> str:
     """The /mod safety answer: both tolerances before → after, and which providers serve."""
     lines = [
-        "**Safety tolerance** (0 strictest … 6 most permissive)",
+        f"**Safety tolerance** ({TOLERANCE_SCALE})",
         change_line("Everywhere", before.safety_tolerance, after.safety_tolerance),
         change_line(
             "Age-restricted channels", before.nsfw_channel_tolerance, after.nsfw_channel_tolerance
@@ -209,7 +198,7 @@ def settings_embed(facts: GuildFacts) -> discord.Embed:
     embed.add_field(
         name="Safety tolerance",
         value=f"{s.safety_tolerance} everywhere, {s.nsfw_channel_tolerance} in age-restricted "
-        "channels (0 strictest … 6 most permissive)",
+        f"channels ({TOLERANCE_SCALE})",
         inline=False,
     )
     embed.add_field(
@@ -296,14 +285,6 @@ def check_operator_ceiling(option: str, value: int, max_tolerance: int) -> None:
             f"`{option}` can be at most {max_tolerance} on this bot: its operator set that "
             f"ceiling (MAX_SAFETY_TOLERANCE); you gave {value}. Nothing was changed."
         )
-
-
-def phrase_key(phrase: str) -> str:
-    """The phrase's blocklist key, or the normalisation's refusal told to the moderator."""
-    try:
-        return normalize_phrase(phrase)
-    except ValueError as exc:
-        raise NotAllowed(f"That phrase can't be blocked: {exc} Nothing was changed.") from exc
 
 
 def check_channel(channel: Channel) -> None:

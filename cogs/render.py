@@ -18,12 +18,25 @@ import discord
 from bot.images import Upload
 from bot.jobs import Job
 from bot.models import JobStatus
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.facade import Estimate
 from bot.safety import DeliveryPlan
 from bot.text import inert
 
 PROMPT_PREVIEW = 120
 COLOUR = discord.Colour(0x5865F2)
+# Every message the bot sends may show mentions, and none of them pings anyone.
+NO_MENTIONS = discord.AllowedMentions.none()
+# Said after a failure the member was not charged for (a refusal needs no such reassurance).
+NOTHING_CHARGED = "Nothing was charged."
+CANCEL_CONFIRMED = "Cancelled; nothing was charged."
+# How each kind of credit movement reads, in /credits and /admin.
+LEDGER_KINDS = {
+    "allowance": "daily allowance",
+    "grant": "grant",
+    "hold": "held for a job",
+    "settle": "image delivered",
+    "release": "refund",
+}
 
 
 def _wait(seconds: float) -> str:
@@ -84,7 +97,7 @@ def ended_text(job: Job) -> str:
     """What the member alone is told when a job ends without images."""
     reason = job.error or "The job ended."
     icon = {JobStatus.CANCELLED: "🚫", JobStatus.MODERATED: "🛡️"}.get(job.status, "✖")
-    return f"{icon} {reason} Nothing was charged.\n{preview(job.request.prompt, public=False)}"
+    return f"{icon} {reason} {NOTHING_CHARGED}\n{preview(job.request.prompt, public=False)}"
 
 
 def withheld_text(job: Job, plan: DeliveryPlan) -> str:

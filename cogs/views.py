@@ -2,25 +2,24 @@
 
 Every button is one ``DynamicItem`` whose ``custom_id`` names the action and the
 job (``imagine:reroll:42``, ``imagine:vary:42:2``), so discord.py routes clicks on
-messages sent before a restart. Reroll, Raw and Vary start a new job for whoever
-clicks (and charge them); Delete and Cancel are for the requester or a moderator.
+messages sent before a restart. A click is dispatched as the client event
+``job_button`` (``on_job_button(interaction, action, job_id, index)``), which the
+/imagine cog listens to: the button knows no cog and no client. Reroll, Raw and Vary
+start a new job for whoever clicks (and charge them); Delete and Cancel (``OWNER_ONLY``)
+are for the requester or a moderator.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from bot.jobs import Job
-from cogs.checks import is_moderator
-
-if TYPE_CHECKING:
-    from cogs.client import ImagineBot
 
 OWNER_ONLY = frozenset({"delete", "cancel"})
-NOT_YOURS = "Only the member who asked for this image, or a moderator, can do that."
+CLICKED = "job_button"  # the client event a click becomes
 
 _LOOK: dict[str, tuple[str, discord.ButtonStyle]] = {
     "reroll": ("🔁 Reroll", discord.ButtonStyle.primary),
@@ -49,34 +48,19 @@ class JobButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> JobButton:
         """Rebuild the button from a click, including clicks on pre-restart messages."""
         index = match["index"]
         return cls(match["action"], int(match["job"]), int(index) if index else None)
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        """Delete and Cancel belong to the requester and the moderators."""
-        if self.action not in OWNER_ONLY:
-            return True
-        bot: ImagineBot = interaction.client  # type: ignore[assignment]
-        job = await bot.pipeline.job(self.job_id)
-        if job is not None and job.user_id == interaction.user.id:
-            return True
-        settings = await bot.pipeline.guilds.settings(interaction.guild_id or 0)
-        if (
-            job is not None
-            and job.guild_id == interaction.guild_id
-            and is_moderator(interaction, settings)
-        ):
-            return True
-        await interaction.response.send_message(NOT_YOURS, ephemeral=True)
-        return False
-
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        """Hand the click to the /imagine cog, which owns what each action does."""
-        bot: ImagineBot = interaction.client  # type: ignore[assignment]
-        await bot.imagine_cog.on_button(interaction, self.action, self.job_id, self.index)
+        """Hand the click to whoever listens for ``job_button`` (the /imagine cog)."""
+        interaction.client.dispatch(CLICKED, interaction, self.action, self.job_id, self.index)
 
 
 def result_view(job: Job, images: int) -> discord.ui.View:

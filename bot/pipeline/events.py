@@ -8,10 +8,15 @@ from typing import Any, Protocol
 
 from bot.jobs import Job
 from bot.models import GeneratedImage
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.estimates import Estimate
+from bot.retry import RetryPolicy
 from bot.safety import DeliveryPlan
 
 log = logging.getLogger(__name__)
+
+# How a delivery that failed (and not for good) is tried again: five tries in all, about
+# 2, 4, 8 and 16 s apart (``bot.retry.backoff_delay``).
+DELIVERY_RETRY = RetryPolicy(attempts=5, base_delay=2.0, max_delay=30.0)
 
 
 class PipelineEvents(Protocol):

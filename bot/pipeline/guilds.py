@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.errors import InvalidRequest
+from bot.errors import InvalidRequest, PhraseRefused
 from bot.models import GuildSettings
 from bot.safety import Blocklist, normalize_phrase
 from bot.settings import Settings
@@ -96,7 +96,7 @@ class GuildDirectory:
 
     async def block(self, guild_id: int, actor_id: int, phrase: str) -> bool:
         """Add a phrase to the guild's blocklist (audited); False if already there."""
-        key = _phrase_key(phrase)
+        key = phrase_key(phrase)
         at = self.clock()
 
         async def change(tx: Transaction) -> bool:
@@ -111,7 +111,7 @@ class GuildDirectory:
 
     async def unblock(self, guild_id: int, actor_id: int, phrase: str) -> bool:
         """Remove a phrase from the blocklist (audited); False if it was not there."""
-        key = _phrase_key(phrase)
+        key = phrase_key(phrase)
         at = self.clock()
 
         async def change(tx: Transaction) -> bool:
@@ -273,9 +273,9 @@ def _invalid_setting(exc: ValidationError) -> InvalidRequest:
     return InvalidRequest(reason[:1].lower() + reason[1:], field=str(loc[0]) if loc else None)
 
 
-def _phrase_key(phrase: str) -> str:
-    """A phrase as the blocklist keys it, or a refusal saying why it cannot be one."""
+def phrase_key(phrase: str) -> str:
+    """A phrase as the blocklist keys it, or PhraseRefused saying why it cannot be one."""
     try:
         return normalize_phrase(phrase)
     except ValueError as exc:
-        raise InvalidRequest(str(exc), field="phrase") from exc
+        raise PhraseRefused(str(exc)) from exc

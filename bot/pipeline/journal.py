@@ -9,19 +9,32 @@ job's status and its tasks' states always change together.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from bot.errors import ContentModerated, ImagineError, SubmitUnknown
+from bot.errors import ContentModerated, ImagineError, SubmitUnknown, describe
 from bot.handles import Intent, JobHandle
 from bot.jobs import Job
-from bot.models import JobStatus
-from bot.pipeline.events import notify
-from bot.providers.base import describe
+from bot.models import GuildSettings, JobStatus
+from bot.pipeline.events import PipelineEvents, notify
 from bot.providers.capabilities import Capabilities
-from bot.storage.interface import Transaction
+from bot.providers.router import Router
+from bot.storage.interface import Store, Transaction
 
-if TYPE_CHECKING:
-    from bot.pipeline.runner import JobRunner
+
+class JobWorks(Protocol):
+    """What a journal uses of the runner that owns it."""
+
+    store: Store
+    router: Router
+    events: PipelineEvents
+    clock: Callable[[], float]
+    settings_of: Callable[[int], Awaitable[GuildSettings]]
+    price_of: Callable[[GuildSettings, str], int]
+    micros_per_image: Callable[[str], int]
+
+    def capabilities(self, provider: str) -> Capabilities | None:
+        """What a configured provider can do and bills."""
+
 
 S = JobStatus
 Note = Callable[[Transaction], Awaitable[None]]
@@ -68,7 +81,7 @@ def reason_of(error: BaseException) -> str:
 class Journal:
     """``SubmitJournal`` for one job, on the runner's database."""
 
-    def __init__(self, runner: JobRunner, job: Job) -> None:
+    def __init__(self, runner: JobWorks, job: Job) -> None:
         self.runner = runner
         self.job = job
         self._pending: list[Note] = []

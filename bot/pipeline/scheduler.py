@@ -30,22 +30,10 @@ from dataclasses import dataclass, field, replace
 
 from bot.errors import LimitReached
 from bot.models import GuildSettings
-from bot.pipeline.estimates import Estimate, forecast
+from bot.pipeline.estimates import DEFAULT_JOB_SECONDS, Estimate, Ticket, forecast
 from bot.pipeline.ratelimit import EPSILON, TokenBucket
 
-DEFAULT_JOB_SECONDS = 20.0
 _PRUNE_EVERY = 60.0
-
-
-@dataclass(slots=True)
-class Ticket:
-    """A queued job as the scheduler sees it: who asked, where, and when it may start."""
-
-    job_id: int
-    guild_id: int
-    user_id: int
-    enqueued_at: float
-    not_before: float = 0.0
 
 
 @dataclass(slots=True, eq=False)
@@ -281,18 +269,18 @@ class Scheduler:
         if over_user:
             refusals.append(
                 LimitReached(
-                    f"You already have {_images(user_queued)} waiting",
                     limit="user_max_queued",
                     value=settings.user_max_queued,
+                    waiting=user_queued,
                     frees_in=user_frees,
                 )
             )
         if over_guild:
             refusals.append(
                 LimitReached(
-                    f"This server already has {_images(guild_queued)} waiting",
                     limit="max_queued",
                     value=settings.max_queued,
+                    waiting=guild_queued,
                     frees_in=guild_frees,
                 )
             )
@@ -444,7 +432,3 @@ def _insert_by_id(jobs: deque[Ticket], ticket: Ticket) -> None:
             jobs.insert(index, ticket)
             return
     jobs.append(ticket)
-
-
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"

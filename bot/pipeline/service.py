@@ -22,19 +22,23 @@ from typing import Any
 
 from bot.errors import (
     Banned,
+    Cancelled,
     ChannelNotAllowed,
-    InvalidRequest,
     NoProviderAvailable,
-    NotAllowed,
+    NotYours,
     PromptBlocked,
+    ShuttingDown,
+    TooLateToCancel,
+    UnknownJob,
 )
 from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
 from bot.money import to_micros
+from bot.pipeline.estimates import DEFAULT_JOB_SECONDS, Estimate, Ticket
 from bot.pipeline.events import PipelineEvents, SilentEvents, notify
 from bot.pipeline.guilds import GuildDirectory
 from bot.pipeline.runner import JobRunner, Requeue
-from bot.pipeline.scheduler import Estimate, Scheduler, Ticket
+from bot.pipeline.scheduler import Scheduler
 from bot.providers.router import Router
 from bot.safety import request_tolerance
 from bot.settings import Settings
@@ -44,7 +48,6 @@ from bot.storage.records import Balance, LedgerEntry
 log = logging.getLogger(__name__)
 
 S = JobStatus
-DEFAULT_JOB_SECONDS = 10.0
 ADMISSION_ESTIMATE_LIMIT = 100
 
 
@@ -169,7 +172,7 @@ class Pipeline:
     async def submit(self, sub: Submission) -> Admitted:
         """Admit a job or refuse it with the reason; nothing is charged on refusal."""
         if self._stopping:
-            raise NoProviderAvailable({}, retry_after=30.0)
+            raise ShuttingDown()
         cache = await self.guilds.state(sub.guild_id)
         if sub.user_id in cache.banned:
             raise Banned(cache.banned[sub.user_id])
@@ -201,6 +204,7 @@ class Pipeline:
             sub.guild_id,
             sub.user_id,
             self.monotonic(),
+            self._job_seconds,
             admitting_guild=self._admitting[guild_key],
             admitting_user=self._admitting[user_key],
         )
@@ -244,31 +248,22 @@ class Pipeline:
         """Cancel a job: a queued one at once, a submitted one at the provider where it can be."""
         job = await self.job(job_id)
         if job is None:
-            raise InvalidRequest("there is no such job", field="job")
+            raise UnknownJob()
         if job.user_id != by and not moderator:
-            raise NotAllowed(
-                "Only the member who asked for this image, or a moderator, can cancel it."
-            )
-        reason = "Cancelled by a moderator." if job.user_id != by else "Cancelled."
+            raise NotYours("cancel it")
+        reason = Cancelled(by_moderator=job.user_id != by).user_message
         if job.status is S.SUBMITTED and job.handle is not None:
             provider = self.router.providers.get(job.handle.provider)
             if provider is None or not provider.capabilities.cancel:
                 label = provider.label if provider else job.handle.provider
-                raise NotAllowed(
-                    f"This image is already being made and {label} cannot stop "
-                    "it; it will arrive shortly."
-                )
+                raise TooLateToCancel("unstoppable", label=label)
             if not await self.router.cancel(job.handle):
-                raise NotAllowed("Too late to cancel: the image is about to arrive.")
+                raise TooLateToCancel("arriving")
         elif job.status not in (S.QUEUED, S.SUBMITTING):
-            raise NotAllowed(
-                "This job has already finished."
-                if job.terminal
-                else "Too late to cancel: the image is being posted."
-            )
+            raise TooLateToCancel("finished" if job.terminal else "posting")
         ended = await self.runner.end(job, S.CANCELLED, reason)
         if ended is None:
-            raise NotAllowed("This job has already moved on and can no longer be cancelled.")
+            raise TooLateToCancel("moved_on")
         if self.scheduler.remove(job_id) is not None:
             self._forget(job_id, job.guild_id)
         task = self._running.get(job_id)

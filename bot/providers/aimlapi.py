@@ -31,6 +31,7 @@ from bot.errors import (
 )
 from bot.handles import ImageRef, TaskOutcome, TaskRef
 from bot.models import MAX_SEED, GenerationRequest, OutputFormat
+from bot.providers.answers import get_as
 from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.http import Response
@@ -47,6 +48,7 @@ CAPABILITIES = Capabilities(
     aspect_ratios=frozenset(ASPECT_RATIOS),
     max_images_per_task=4,
     safety_tolerance=(1, 6),
+    tolerance_as_string=True,
     raw=False,
     seed_range=(1, MAX_SEED),
     max_prompt_chars=4000,
@@ -81,7 +83,7 @@ def build_body(request: GenerationRequest, plan: Plan, index: int) -> dict[str, 
         "model": MODEL,
         "prompt": request.prompt,
         "num_images": plan.images_per_task[index],
-        "safety_tolerance": str(plan.safety_tolerance),
+        "safety_tolerance": CAPABILITIES.wire_tolerance(plan.safety_tolerance),
         "output_format": request.output_format.value,
         "enable_safety_checker": True,
         "aspect_ratio": request.aspect_ratio,
@@ -107,7 +109,7 @@ def parse_result(
     if not images:
         raise ValueError("answer carries no image")
     seed = body.get("seed")
-    timings = body.get("timings") if isinstance(body.get("timings"), dict) else {}
+    timings = get_as(body, "timings", dict, {})
     inference = timings.get("inference")
     return TaskOutcome(
         images=tuple(images),

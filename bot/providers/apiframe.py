@@ -122,11 +122,10 @@ def image_urls(result: Any) -> list[str]:
     else:
         raise ValueError("COMPLETED answer without a result")
     urls = [item.get("url") if isinstance(item, dict) else item for item in items]
-    if not urls or not all(
-        isinstance(u, str) and u.startswith(("https://", "http://")) for u in urls
-    ):
+    links = [u for u in urls if isinstance(u, str) and u.startswith(("https://", "http://"))]
+    if not links or len(links) < len(urls):
         raise ValueError("COMPLETED answer without image URLs")
-    return urls
+    return links
 
 
 def error_text(error: Any) -> str:

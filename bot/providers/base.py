@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import SecretStr
 
 from bot.errors import (
+    UNEXPECTED,
     BadCredentials,
     ContentModerated,
     ImagineError,
@@ -31,6 +32,7 @@ from bot.errors import (
     SubmitUnknown,
     TaskFailed,
     Transient,
+    describe,  # the runner and the journal still import it from here
 )
 from bot.handles import ImageRef, Intent, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.images import ImageRefused, probe
@@ -45,7 +47,6 @@ from bot.providers.capabilities import Capabilities, Plan, make_plan
 from bot.providers.http import (
     HttpClient,
     Response,
-    RetryPolicy,
     is_retryable_status,
     transient_for_status,
     with_retries,
@@ -53,6 +54,7 @@ from bot.providers.http import (
 from bot.providers.polling import DurationEstimator, PollPlanner, PollTuning
 from bot.providers.references import read_reference
 from bot.providers.trust import ApiHosts
+from bot.retry import RetryPolicy, backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -309,10 +311,9 @@ class Provider(ABC):
         t2 = time.monotonic()
         notes = list(handle.notes)
         if errors:
-            notes.append(
-                f"{len(errors)} of {len(settled)} tasks failed: "
-                f"{_most_telling(errors).user_message}"
-            )
+            telling = _most_telling(errors)
+            why = telling.user_message if isinstance(telling, ImagineError) else UNEXPECTED
+            notes.append(f"{len(errors)} of {len(settled)} tasks failed: {why}")
         seeds = [o.seed for o in outcomes if o.seed is not None]
         provider_times = [o.provider_seconds for o in outcomes if o.provider_seconds is not None]
         return GenerationResult(
@@ -424,7 +425,7 @@ class Provider(ABC):
                 if elapsed > self.config.max_wait:
                     raise
                 log.warning("%s poll failed (%d in a row): %s", self.name, failures, describe(exc))
-                pause = min(30.0, self.polling.budget * failures)
+                pause = backoff_delay(failures, self.polling.retry)
                 await self.sleep(exc.retry_after if exc.retry_after is not None else pause)
                 continue
             failures = 0
@@ -497,11 +498,6 @@ def _most_telling(errors: list[BaseException]) -> Exception:
     first = errors[0]
     assert isinstance(first, Exception)
     return first
-
-
-def describe(error: BaseException) -> str:
-    """A log line for any error, detailed for ours."""
-    return getattr(error, "log_message", None) or f"{type(error).__name__}: {error}"
 
 
 def new_token() -> str:

@@ -22,6 +22,7 @@ from bot.errors import (
 )
 from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import ASPECT_RATIOS, GenerationRequest
+from bot.providers.answers import get_as
 from bot.providers.base import Provider, fetch_reference, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.http import Response
@@ -88,7 +89,7 @@ def parse_poll(body: Any) -> Pending | TaskOutcome:
             provider_seconds=float(duration) if isinstance(duration, int | float) else None,
         )
     if status in ("Request Moderated", "Content Moderated"):
-        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        details = get_as(body, "details", dict, {})
         reasons = details.get("Moderation Reasons") or []
         raise ContentModerated(
             f"{status}: {', '.join(map(str, reasons)) or 'no reason given'}",

@@ -32,6 +32,8 @@ class Capabilities:
     reference_bytes: bool = False
     reference_url: bool = False
     safety_tolerance: tuple[int, int] | None = None
+    # The API takes the tolerance as a string ("1"–"6") rather than an integer.
+    tolerance_as_string: bool = False
     raw: bool = True
     seed_range: tuple[int, int] = (0, MAX_SEED)
     cancel: bool = False
@@ -87,6 +89,17 @@ class Capabilities:
             elif ref.url is not None and not self.reference_url:
                 why.append("takes a reference image only as an upload")
         return why
+
+    def tolerance_sent(self, tolerance: int) -> int | None:
+        """The tolerance this provider is sent for ``tolerance``: the same or stricter, within
+        its range; None when it takes none. Ask ``tolerance_refusal`` first."""
+        if self.safety_tolerance is None:
+            return None
+        return min(self.safety_tolerance[1], tolerance)
+
+    def wire_tolerance(self, tolerance: int) -> int | str:
+        """A tolerance as this provider's API takes it: an integer, or its string."""
+        return str(tolerance) if self.tolerance_as_string else tolerance
 
     def tolerance_refusal(self, tolerance: int) -> str | None:
         """Why this provider would loosen ``tolerance`` (None when it can honour it)."""
@@ -153,16 +166,14 @@ def make_plan(name: str, caps: Capabilities, request: GenerationRequest, token: 
         seeds = [lo + (request.seed - lo + i) % (hi - lo + 1) for i in range(len(sizes))]
         if len(sizes) > 1:
             notes.append(f"seeds {seeds[0]}…{seeds[-1]}, one per task")
-    tolerance: int | None
+    tolerance = caps.tolerance_sent(request.safety_tolerance)
     if caps.safety_tolerance is None:
-        tolerance = None
         notes.append(
             f"{name} cannot set a safety tolerance; its own filter (as strict as "
             f"{OWN_FILTER_TOLERANCE}) applies"
         )
     else:
         lo, hi = caps.safety_tolerance
-        tolerance = min(hi, request.safety_tolerance)
         if tolerance != request.safety_tolerance:
             notes.append(
                 f"safety tolerance {request.safety_tolerance} sent as {tolerance}, stricter "

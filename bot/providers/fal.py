@@ -32,12 +32,14 @@ from bot.errors import (
     RateLimited,
     TaskFailed,
     Transient,
+    describe,
 )
 from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import GenerationRequest
-from bot.providers.base import READ_RETRY, Provider, describe, generic_error
+from bot.providers.base import READ_RETRY, Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
-from bot.providers.http import Response, StreamRefused, backoff_delay, transient_for_status
+from bot.providers.http import Response, StreamRefused, transient_for_status
+from bot.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ CAPABILITIES = Capabilities(
     reference_bytes=True,
     reference_url=True,
     safety_tolerance=(1, 6),
+    tolerance_as_string=True,
     cancel=True,
     free_outcomes=frozenset({"failed"}),
 )
@@ -84,7 +87,7 @@ def build_body(request: GenerationRequest, plan: Plan, index: int) -> dict[str, 
         "enhance_prompt": False,
     }
     if plan.safety_tolerance is not None:
-        body["safety_tolerance"] = str(plan.safety_tolerance)
+        body["safety_tolerance"] = CAPABILITIES.wire_tolerance(plan.safety_tolerance)
     if plan.seeds[index] is not None:
         body["seed"] = plan.seeds[index]
     ref = request.reference

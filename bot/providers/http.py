@@ -1,8 +1,8 @@
 """The thin HTTP adapter under every provider: one session, a timeout on each call, one retry rule.
 
-Everything here that decides (Retry-After, backoff, status classes, SSE framing)
-is a pure function; ``HttpClient`` only moves bytes and turns network failures
-into the error taxonomy.
+Everything here that decides (Retry-After, status classes, SSE framing) is a pure
+function, and the wait between attempts is ``bot.retry``'s; ``HttpClient`` only moves bytes
+and turns network failures into the error taxonomy.
 
 Every URL goes through ``TrustPolicy.check`` first (https, no private IP literals, unless
 the origin is trusted) and no call follows redirects by itself: ``download`` follows a few,
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from bot.models import decode_base64
 from bot.origins import Origin
 from bot.providers.download import check_url, follow, raise_refusal, read_capped, too_large
 from bot.providers.trust import TrustPolicy
+from bot.retry import RetryPolicy, backoff_delay
 
 T = TypeVar("T")
 
@@ -83,24 +84,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently one call is repeated."""
-
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-
-
-def backoff_delay(
-    attempt: int, policy: RetryPolicy, rand: Callable[[], float] = random.random
-) -> float:
-    """Exponential backoff with equal jitter for the given 1-based attempt that just failed."""
-    ceiling = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-    return ceiling / 2 + rand() * ceiling / 2
 
 
 def retry_delay(
@@ -318,7 +301,9 @@ class StreamRefused(Exception):
         self.response = response
 
 
-async def _events(resp: aiohttp.ClientResponse, provider: str, where: str) -> AsyncIterator[str]:
+async def _events(
+    resp: aiohttp.ClientResponse, provider: str, where: str
+) -> AsyncGenerator[str, None]:
     parser = SseParser()
     try:
         async for raw in resp.content:

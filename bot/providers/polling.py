@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.retry import RetryPolicy
+
+# The longest pause after polls that failed in a row (a passing fault at the provider).
+MAX_POLL_RETRY_DELAY = 30.0
+
 
 class DurationEstimator:
     """Learns how long one provider takes from submit to done, shared by its jobs.
@@ -56,6 +61,11 @@ class PollTuning:
     min_gap: float = 0.25
     max_gap: float = 5.0
     budget: float = 2.0
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The pause after failed polls in a row: one ``budget``, doubling up to 30 s."""
+        return RetryPolicy(base_delay=self.budget, max_delay=MAX_POLL_RETRY_DELAY)
 
     def scaled(self, factor: float) -> PollTuning:
         """The same shape of schedule, ``factor`` times as fast (tests use short latencies)."""

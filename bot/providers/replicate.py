@@ -28,6 +28,7 @@ from bot.errors import (
 )
 from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import ASPECT_RATIOS, GenerationRequest, OutputFormat
+from bot.providers.answers import get_as
 from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.http import Response, parse_retry_after
@@ -87,7 +88,7 @@ def parse_created(body: Any, base_url: str) -> tuple[str, dict[str, str]]:
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
         raise ValueError("prediction has no id")
     pid = body["id"]
-    given = body.get("urls") if isinstance(body.get("urls"), dict) else {}
+    given = get_as(body, "urls", dict, {})
     urls = {
         "get": f"{base_url}/v1/predictions/{pid}",
         "cancel": f"{base_url}/v1/predictions/{pid}/cancel",
@@ -103,7 +104,7 @@ def parse_prediction(body: Any, *, provider: str = "replicate") -> Pending | Tas
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         raise ValueError("prediction has no status")
     status = body["status"]
-    logs = body.get("logs") if isinstance(body.get("logs"), str) else ""
+    logs = get_as(body, "logs", str, "")
     if status in RUNNING:
         return Pending(_progress(logs))
     if status == "succeeded":
@@ -111,7 +112,7 @@ def parse_prediction(body: Any, *, provider: str = "replicate") -> Pending | Tas
         if not urls:
             raise ValueError("succeeded prediction without an output URL")
         seed = _seed(body, logs)
-        metrics = body.get("metrics") if isinstance(body.get("metrics"), dict) else {}
+        metrics = get_as(body, "metrics", dict, {})
         took = metrics.get("predict_time")
         return TaskOutcome(
             images=tuple(ImageRef(url=url, seed=seed) for url in urls),
@@ -171,7 +172,7 @@ def _output_urls(output: Any) -> list[str]:
 
 
 def _seed(body: dict[str, Any], logs: str) -> int | None:
-    given = body.get("input") if isinstance(body.get("input"), dict) else {}
+    given = get_as(body, "input", dict, {})
     if type(given.get("seed")) is int:
         return given["seed"]
     found = _SEED_IN_LOGS.search(logs)

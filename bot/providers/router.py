@@ -19,10 +19,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bot.errors import ImagineError, NoProviderAvailable, RateLimited, SubmitUnknown, TaskFailed
+from bot.errors import (
+    ImagineError,
+    NoProviderAvailable,
+    RateLimited,
+    SubmitUnknown,
+    TaskFailed,
+    describe,
+)
 from bot.handles import Intent, JobHandle
 from bot.models import GenerationRequest, GenerationResult
-from bot.providers.base import Provider, describe, new_token
+from bot.providers.base import Provider, new_token
 from bot.providers.capacity import ProviderSlots
 from bot.providers.health import CircuitBreaker, ProviderHealth, counts_against_health
 

@@ -25,6 +25,7 @@ from bot.errors import (
 )
 from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
 from bot.models import MAX_SEED, GenerationRequest, OutputFormat
+from bot.providers.answers import get_as
 from bot.providers.base import Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
 from bot.providers.http import Response
@@ -181,7 +182,7 @@ def parse_task(data: Any, seed: int | None = None) -> Pending | TaskOutcome:
         return Pending()
     if not status:
         raise ValueError("prediction has no status")
-    error = data.get("error") if isinstance(data.get("error"), str) else ""
+    error = get_as(data, "error", str, "")
     if status in DONE_STATUSES:
         outputs = data.get("outputs")
         if not isinstance(outputs, list) or not outputs:
@@ -190,7 +191,7 @@ def parse_task(data: Any, seed: int | None = None) -> Pending | TaskOutcome:
             raise ValueError("an output is not a URL")
         flags = data.get("has_nsfw_contents")
         flags = flags if isinstance(flags, list) else []
-        timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
+        timings = get_as(data, "timings", dict, {})
         inference = timings.get("inference")
         return TaskOutcome(
             images=tuple(

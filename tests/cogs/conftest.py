@@ -18,6 +18,7 @@ from bot.app import Service, open_service
 from bot.providers.polling import PollTuning
 from bot.settings import PROVIDER_VARIABLES, Settings
 from cogs.client import ImagineBot
+from cogs.launcher import build_client
 from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeInteraction, FakeMessage
 from tests.fakes.providers import FAKES, trust_for
 from tests.fakes.providers.base import FakeProviderServer
@@ -56,8 +57,12 @@ class Rig:
         )
         for provider in self.service.core.router.providers.values():
             provider.polling = PollTuning().scaled(0.01)
-        self.bot = ImagineBot(self.service, dev_guild_id=self.guild.id, guild_ready_timeout=0.1)
-        self.bot.events.clock = lambda: _now(self)
+        self.bot = build_client(
+            self.service,
+            dev_guild_id=self.guild.id,
+            guild_ready_timeout=0.1,
+            clock=lambda: _now(self),
+        )
         self._task = asyncio.create_task(self.bot.start(self.fake.token))
         await self.fake.wait_ready()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.estimates import Estimate
 from cogs.delivery import DiscordEvents
 
 EDIT_EVERY = 3.0
@@ -24,7 +24,7 @@ class RecordedEdits(DiscordEvents):
     """DiscordEvents whose status edits are recorded instead of sent to Discord."""
 
     def __init__(self, clock: Clock) -> None:
-        super().__init__(None, edit_every=EDIT_EVERY, clock=clock)  # type: ignore[arg-type]
+        super().__init__(None, None, edit_every=EDIT_EVERY, clock=clock)  # type: ignore[arg-type]
         self.edits: list[tuple[int, str]] = []
 
     async def _edit(self, entry: Any, now: float) -> None:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from bot.app import Service, open_service
 from bot.settings import Settings
-from cogs.client import EXTENSIONS, ImagineBot
+from cogs.launcher import build_client
 
 ROOT = Path(__file__).parents[2]
 
@@ -30,9 +30,8 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
 
 
 async def test_every_cog_loads_and_registers_its_commands(service: Service) -> None:
-    bot = ImagineBot(service)
-    for extension in EXTENSIONS:
-        await bot.load_extension(extension)
+    bot = build_client(service)
+    await bot.add_parts()
     names = {command.name for command in bot.tree.get_commands()}
     assert {"imagine", "credits", "queue"} <= names
     imagine = bot.tree.get_command("imagine")

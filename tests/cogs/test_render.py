@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.images import Upload
 from bot.jobs import Job, ResultSummary
 from bot.models import GenerationRequest, JobStatus, Timings
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.estimates import Estimate
 from bot.safety import DeliveryPlan, PostedImage
 from cogs import render
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from bot.errors import DeliveryFailed
 from bot.jobs import Job
 from bot.models import GeneratedImage, JobStatus
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.estimates import Estimate
 from bot.safety import DeliveryPlan
 
 

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from bot.jobs import Job
 from bot.models import GeneratedImage, GenerationRequest
-from bot.pipeline.scheduler import Estimate
+from bot.pipeline.estimates import Estimate
 from bot.pipeline.service import Pipeline, Submission
 from bot.providers.base import ProviderConfig
 from bot.providers.bfl import BflProvider

@@ -177,7 +177,7 @@ def drive(unit: Awaitable[T]) -> T:
     try:
         next(coro)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return done.value
     coro.close()
     raise StorageError("a storage unit awaited something other than its transaction")
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from bot.errors import LimitReached
 from bot.models import GuildSettings
-from bot.pipeline.scheduler import Estimate, Scheduler, Ticket, TokenBucket
+from bot.pipeline.estimates import Estimate, Ticket
+from bot.pipeline.scheduler import Scheduler, TokenBucket
 
 T0 = 1000.0
 ROOMY: dict[str, Any] = {

@@ -15,15 +15,14 @@ from bot.errors import BadCredentials, ProviderFault, RateLimited, Transient
 from bot.providers.http import (
     HttpClient,
     Response,
-    RetryPolicy,
     SseParser,
     StreamRefused,
-    backoff_delay,
     parse_retry_after,
     retry_delay,
     transient_for_status,
     with_retries,
 )
+from bot.retry import RetryPolicy, backoff_delay
 from tests.fakes.clock import RecordingSleep
 from tests.fakes.providers.base import render
 
