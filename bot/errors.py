@@ -17,6 +17,12 @@ from typing import Any
 # What a member is told when something failed that the bot did not expect (a bug): the
 # details go to the operator's log, never to the member.
 UNEXPECTED = "Something went wrong on our side; the operator has been told."
+# A job a restart found half-sent, at a provider that cannot be asked whether it arrived.
+RESTARTED_WHILE_SENDING = (
+    "The bot restarted while sending this job to the image provider and could not confirm "
+    "whether it arrived, so it was stopped rather than risk paying twice. Nothing was "
+    "charged; please try again."
+)
 
 
 def describe(error: BaseException) -> str:

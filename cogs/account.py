@@ -8,8 +8,8 @@ from discord.ext import commands
 
 from bot.models import JobStatus
 from bot.pipeline.facade import Facade
-from cogs.delivery import UNTOLD
 from cogs.render import COLOUR, LEDGER_KINDS, NO_MENTIONS, preview
+from cogs.reply import UNTOLD, Reply
 from cogs.views import queue_view
 
 
@@ -64,10 +64,9 @@ class Account(commands.Cog):
         lines = []
         if missed:
             lines.append("**While you were away**")
-            lines += [str(job.context[UNTOLD]) for job in reversed(missed)]
+            lines += [str(Reply.of_job(job).untold) for job in reversed(missed)]
             for job in missed:
-                rest = {k: v for k, v in job.context.items() if k != UNTOLD}
-                await self.facade.set_context(job.id, rest)
+                await self.facade.set_context(job.id, Reply.of_job(job).but(untold=None).stored())
         if not found:
             lines.append("You have no images waiting or being made.")
             await interaction.followup.send(

@@ -35,28 +35,15 @@ from bot.pipeline.facade import Estimate, Facade
 from bot.safety import DeliveryPlan
 from cogs import render
 from cogs.render import NO_MENTIONS
+from cogs.reply import Reply
 from cogs.views import result_view, status_view
 
 log = logging.getLogger(__name__)
 
 TOKEN_LIFE = 15 * 60
 TOKEN_MARGIN = 30.0
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # Discord error codes after which the interaction's message can no longer be edited.
 INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE = 50027, 10015, 10008
-UNTOLD = "untold"  # context key: an ending the member could not be told yet
-
-
-def interaction_context(interaction: discord.Interaction, status_message_id: int | None) -> dict:
-    """What the job must remember to reach this member later, even after a restart."""
-    return {
-        "app_id": interaction.application_id,
-        "token": interaction.token,
-        "channel_id": interaction.channel_id,
-        "status_message_id": status_message_id,
-        "interaction_at": interaction.created_at.timestamp(),
-        "upload_limit": interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT,
-    }
 
 
 @dataclass
@@ -105,16 +92,15 @@ class DiscordEvents:
     async def deliver(self, job: Job, images: Sequence[GeneratedImage], plan: DeliveryPlan) -> None:
         """Post the images as the plan says, fitted under the upload limits; idempotent."""
         self._status.pop(job.id, None)
-        ctx = job.context
-        if ctx.get("result_message_id"):
+        reply = Reply.of_job(job)
+        if reply.result_message_id:
             await self._remove_status(job)  # posted before a crash; the status may remain
             return
         if not plan.post:
             await self._tell_privately(job, render.withheld_text(job, plan))
             return
         posted = [images[p.index] for p in plan.post]
-        limit = int(ctx.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
-        uploads = await fit_all(posted, per_file=limit)
+        uploads = await fit_all(posted, per_file=reply.upload_limit)
         label = self._label(job)
         seconds = max(0.0, self.clock() - job.created_at)
         embed = render.result_embed(job, uploads, plan, provider_label=label, seconds=seconds)
@@ -228,12 +214,11 @@ class DiscordEvents:
     # --- Discord plumbing ---------------------------------------------------------------
 
     def _token_alive(self, job: Job) -> bool:
-        started = float(job.context.get("interaction_at") or job.created_at)
-        return self.clock() < started + TOKEN_LIFE - TOKEN_MARGIN
+        return self.clock() < Reply.of_job(job).interaction_at + TOKEN_LIFE - TOKEN_MARGIN
 
     def _webhook(self, job: Job) -> discord.Webhook:
-        ctx = job.context
-        webhook = discord.Webhook.partial(int(ctx["app_id"]), str(ctx["token"]), client=self.client)
+        reply = Reply.of_job(job)
+        webhook = discord.Webhook.partial(reply.app_id, reply.token, client=self.client)
         webhook.type = discord.WebhookType.application  # an interaction's webhook; allows ephemeral
         return webhook
 
@@ -260,29 +245,28 @@ class DiscordEvents:
             return
         except discord.HTTPException as exc:
             log.info("job %d: no direct message to its member (%s); kept for /queue", job.id, exc)
-        await self.facade.set_context(job.id, {**job.context, UNTOLD: text})
+        await self.facade.set_context(job.id, Reply.of_job(job).but(untold=text).stored())
 
     async def _remove_status(self, job: Job) -> None:
         """Delete the public status message with the bot token (the interaction's is gone)."""
-        ctx = job.context
-        if not ctx.get("status_message_id"):
+        status = Reply.of_job(job).status_message_id
+        if not status:
             return
         try:
             channel = await self._channel(job)
-            await channel.get_partial_message(int(ctx["status_message_id"])).delete()
+            await channel.get_partial_message(status).delete()
         except discord.HTTPException as exc:
             if not isinstance(exc, discord.NotFound):
                 log.warning("could not remove the status of job %d: %s", job.id, exc)
 
     async def _channel(self, job: Job) -> Any:
-        channel_id = int(job.context["channel_id"])
+        channel_id = Reply.of_job(job).channel_id
         channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
         assert isinstance(channel, discord.abc.Messageable)
         return channel
 
     async def _post_in_channel(self, job: Job, **message: Any) -> None:
         """Post a late result in the channel (the status it replaced is deleted after)."""
-        ctx = job.context
         channel = await self._channel(job)
         message.setdefault("content", f"<@{job.user_id}>, here is your image.")
         # With a nonce, discord.py asks Discord to enforce it: a repeat returns the first post.
@@ -291,7 +275,8 @@ class DiscordEvents:
             nonce=f"imagine-{job.id}"[:25],
             allowed_mentions=NO_MENTIONS,
         )
-        await self.facade.set_context(job.id, {**ctx, "result_message_id": sent.id})
+        stored = Reply.of_job(job).but(result_message_id=sent.id).stored()
+        await self.facade.set_context(job.id, stored)
 
     def _label(self, job: Job) -> str:
         return self.facade.provider_label(job.provider) if job.provider else "unknown"

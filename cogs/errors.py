@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import UNEXPECTED, ImagineError, Refused, describe
-from cogs.render import NO_MENTIONS, NOTHING_CHARGED
+from cogs.render import NO_MENTIONS, nothing_charged
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,7 @@ def user_message(error: BaseException) -> str:
         error = error.original
     if isinstance(error, ImagineError):
         text = error.user_message
-        if not isinstance(error, Refused) and "charged" not in text:
-            text += f" {NOTHING_CHARGED}"
-        return text
+        return text if isinstance(error, Refused) else nothing_charged(text)
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in direct messages."
     if isinstance(error, app_commands.MissingPermissions):
@@ -39,7 +37,7 @@ def user_message(error: BaseException) -> str:
         return f"Slow down: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.TransformerError):
         return f"`{error.value}` is not a valid value for that option."
-    return f"{UNEXPECTED} {NOTHING_CHARGED}"
+    return nothing_charged(UNEXPECTED)
 
 
 def log_error(error: BaseException, where: str) -> None:

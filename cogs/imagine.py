@@ -26,8 +26,9 @@ from bot.models import (
 from bot.pipeline.facade import Facade, Submission
 from cogs import errors
 from cogs.checks import is_moderator
-from cogs.delivery import DiscordEvents, interaction_context
+from cogs.delivery import DiscordEvents
 from cogs.render import CANCEL_CONFIRMED
+from cogs.reply import Reply
 from cogs.views import CLICKED, OWNER_ONLY
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class Imagine(commands.Cog):
             channel_id=interaction.channel_id or 0,
             request=request,
             age_restricted=is_age_restricted(interaction.channel),
-            context=interaction_context(interaction, status_id),
+            context=Reply.of(interaction, status_id).stored(),
         )
         try:
             admitted = await self.facade.submit(submission)

@@ -28,6 +28,13 @@ COLOUR = discord.Colour(0x5865F2)
 NO_MENTIONS = discord.AllowedMentions.none()
 # Said after a failure the member was not charged for (a refusal needs no such reassurance).
 NOTHING_CHARGED = "Nothing was charged."
+
+
+def nothing_charged(text: str) -> str:
+    """The sentence with "Nothing was charged." after it, unless it already says so."""
+    return text if "charged" in text else f"{text} {NOTHING_CHARGED}"
+
+
 CANCEL_CONFIRMED = "Cancelled; nothing was charged."
 # How each kind of credit movement reads, in /credits and /admin.
 LEDGER_KINDS = {
@@ -97,7 +104,7 @@ def ended_text(job: Job) -> str:
     """What the member alone is told when a job ends without images."""
     reason = job.error or "The job ended."
     icon = {JobStatus.CANCELLED: "🚫", JobStatus.MODERATED: "🛡️"}.get(job.status, "✖")
-    return f"{icon} {reason} {NOTHING_CHARGED}\n{preview(job.request.prompt, public=False)}"
+    return f"{icon} {nothing_charged(reason)}\n{preview(job.request.prompt, public=False)}"
 
 
 def withheld_text(job: Job, plan: DeliveryPlan) -> str:

@@ -53,6 +53,37 @@ class SilentEvents:
         """Nothing to show."""
 
 
+class Relay:
+    """The pipeline's one events object: it passes each event to whoever listens now.
+
+    The pipeline and its runner are built before the Discord layer exists; the layer
+    connects itself later (``Pipeline.attach``), and nothing has to be patched.
+    """
+
+    def __init__(self, listener: PipelineEvents | None = None) -> None:
+        self.listener: PipelineEvents = listener or SilentEvents()
+
+    def connect(self, listener: PipelineEvents) -> None:
+        """Send every event from now on to ``listener``."""
+        self.listener = listener
+
+    async def queued(self, job: Job, estimate: Estimate) -> None:
+        """Pass it on."""
+        await self.listener.queued(job, estimate)
+
+    async def started(self, job: Job) -> None:
+        """Pass it on."""
+        await self.listener.started(job)
+
+    async def deliver(self, job: Job, images: Sequence[GeneratedImage], plan: DeliveryPlan) -> None:
+        """Pass it on (its failure is the listener's to report)."""
+        await self.listener.deliver(job, images, plan)
+
+    async def finished(self, job: Job) -> None:
+        """Pass it on."""
+        await self.listener.finished(job)
+
+
 async def notify(callback: Callable[..., Awaitable[None]], job: Job, *args: Any) -> None:
     """Await one event; a failure in the layer above is logged and never stops the job."""
     try:

@@ -18,32 +18,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import (
+    RESTARTED_WHILE_SENDING,
+    UNEXPECTED,
     ContentModerated,
     DeliveryFailed,
     ImagineError,
     NoProviderAvailable,
+    describe,
 )
 from bot.handles import JobHandle
 from bot.jobs import Job, ResultSummary
 from bot.models import GeneratedImage, GenerationResult, GuildSettings, JobStatus
-from bot.pipeline.events import PipelineEvents, notify
+from bot.pipeline.events import DELIVERY_RETRY, PipelineEvents, notify
 from bot.pipeline.journal import JobGone, Journal, job_end
-from bot.providers.base import describe
 from bot.providers.capabilities import Capabilities
 from bot.providers.router import Router
+from bot.retry import backoff_delay
 from bot.safety import DeliveryPlan, plan_delivery
 from bot.storage.interface import Store, Transaction
 
 log = logging.getLogger(__name__)
 
 S = JobStatus
-DELIVERY_ATTEMPTS = 5
-UNEXPECTED = "Something went wrong on our side; the job was stopped and nothing was charged."
-RESTARTED_WHILE_SENDING = (
-    "The bot restarted while sending this job to the image provider and could not confirm "
-    "whether it arrived, so it was stopped rather than risk paying twice. Nothing was "
-    "charged; please try again."
-)
 
 
 @dataclass
@@ -260,9 +256,9 @@ class JobRunner:
                 log.warning(
                     "job %d delivery failed (attempt %d): %s", job.id, attempt, describe(exc)
                 )
-                if exc.permanent or attempt == DELIVERY_ATTEMPTS:
+                if exc.permanent or attempt >= DELIVERY_RETRY.attempts:
                     return exc
-                await self.sleep(min(30.0, 2.0**attempt))
+                await self.sleep(backoff_delay(attempt, DELIVERY_RETRY))
 
     async def _settle(self, job: Job, posted: DeliveryPlan | DeliveryFailed) -> None:
         """DONE and charged for what was delivered, or FAILED and refunded; one transaction."""

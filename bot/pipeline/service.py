@@ -35,7 +35,7 @@ from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
 from bot.money import to_micros
 from bot.pipeline.estimates import DEFAULT_JOB_SECONDS, Estimate, Ticket
-from bot.pipeline.events import PipelineEvents, SilentEvents, notify
+from bot.pipeline.events import PipelineEvents, Relay, notify
 from bot.pipeline.guilds import GuildDirectory
 from bot.pipeline.runner import JobRunner, Requeue
 from bot.pipeline.scheduler import Scheduler
@@ -88,7 +88,7 @@ class Pipeline:
         self.store = store
         self.router = router
         self.operator = operator
-        self.events: PipelineEvents = events or SilentEvents()
+        self.events = Relay(events)
         self.clock = clock
         self.monotonic = monotonic
         self.progress_interval = progress_interval
@@ -273,8 +273,7 @@ class Pipeline:
 
     def attach(self, events: PipelineEvents) -> None:
         """Tell ``events`` (the Discord layer) about every job from now on; call before start."""
-        self.events = events
-        self.runner.events = events
+        self.events.connect(events)
 
     async def history(self, guild_id: int, user_id: int, *, limit: int = 5) -> list[LedgerEntry]:
         """The member's latest credit movements in this guild, newest first."""

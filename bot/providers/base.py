@@ -32,7 +32,7 @@ from bot.errors import (
     SubmitUnknown,
     TaskFailed,
     Transient,
-    describe,  # the runner and the journal still import it from here
+    describe,
 )
 from bot.handles import ImageRef, Intent, JobHandle, Pending, TaskOutcome, TaskRef
 from bot.images import ImageRefused, probe

@@ -33,8 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import SubmitUnknown
-from bot.pipeline.runner import RESTARTED_WHILE_SENDING
+from bot.errors import RESTARTED_WHILE_SENDING, SubmitUnknown
 from bot.providers.registry import ADAPTERS
 from bot.settings import PROVIDER_NAMES
 from tests.fakes.audit import UNFINISHED, audit

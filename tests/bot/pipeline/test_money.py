@@ -11,11 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import NoProviderAvailable, RateLimited, TaskFailed, Transient
+from bot.errors import (
+    RESTARTED_WHILE_SENDING,
+    NoProviderAvailable,
+    RateLimited,
+    TaskFailed,
+    Transient,
+)
 from bot.handles import Intent
 from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
-from bot.pipeline.runner import RESTARTED_WHILE_SENDING
 from bot.storage.interface import Store, Transaction
 from bot.storage.records import TaskRow
 from tests.bot.pipeline.conftest import CHANNEL, GUILD, USER, Rig, RigFactory

@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import Any
 
+from bot.errors import RESTARTED_WHILE_SENDING
 from bot.jobs import Job, ResultSummary
 from bot.models import GenerationRequest, JobStatus, Timings
-from bot.pipeline.runner import RESTARTED_WHILE_SENDING
 from bot.providers.http import HttpClient
 from bot.storage.interface import Store, Transaction
 from tests.bot.pipeline.conftest import CHANNEL, GUILD, USER, RigFactory
