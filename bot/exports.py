@@ -48,11 +48,9 @@ def iso_time(at: float) -> str:
 
 def ledger_csv(entries: Iterable[LedgerEntry]) -> str:
     """The ledger export: a header, then one row per movement, oldest first as given."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for e in entries:
-        writer.writerow(
+    return _table(
+        CSV_COLUMNS,
+        (
             (
                 iso_time(e.at),
                 e.day,
@@ -66,7 +64,17 @@ def ledger_csv(entries: Iterable[LedgerEntry]) -> str:
                 _cell(e.actor_id),
                 _text(e.note),
             )
-        )
+            for e in entries
+        ),
+    )
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+    """A CSV file's text: the header, then the rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
     return out.getvalue()
 
 
@@ -90,11 +98,9 @@ def tasks_csv(rows: Iterable[TaskRow]) -> str:
     ``billed`` is yes, no (refused, or an outcome the provider does not bill) or unknown
     (the submit's answer was lost: look the time up on the provider's dashboard).
     """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(TASK_COLUMNS)
-    for row in rows:
-        writer.writerow(
+    return _table(
+        TASK_COLUMNS,
+        (
             (
                 iso_time(row.created_at),
                 row.provider,
@@ -107,5 +113,6 @@ def tasks_csv(rows: Iterable[TaskRow]) -> str:
                 usd(row.cost_micros).lstrip("$").replace(",", ""),
                 _text(row.reason),
             )
-        )
-    return out.getvalue()
+            for row in rows
+        ),
+    )

@@ -8,16 +8,9 @@ from discord.ext import commands
 
 from bot.models import JobStatus
 from bot.pipeline.facade import Facade
-from cogs.render import COLOUR, LEDGER_KINDS, NO_MENTIONS, preview
+from cogs.render import COLOUR, LEDGER_KINDS, NO_MENTIONS, preview, refills
 from cogs.reply import UNTOLD, Reply
 from cogs.views import queue_view
-
-
-def _hours(seconds: float | None) -> str:
-    if seconds is None:
-        return "no daily allowance in this server"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"refills in {hours} h {minutes} min" if hours else f"refills in {minutes} min"
 
 
 class Account(commands.Cog):
@@ -37,7 +30,7 @@ class Account(commands.Cog):
         embed = discord.Embed(title=f"{balance.available} credits available", colour=COLOUR)
         embed.add_field(
             name="Daily allowance left",
-            value=f"{balance.allowance_left} ({_hours(balance.refills_in)})",
+            value=f"{balance.allowance_left} ({refills(balance.refills_in)})",
             inline=False,
         )
         embed.add_field(name="Granted by admins", value=str(balance.granted))

@@ -19,7 +19,7 @@ from bot.models import (
 )
 from bot.pipeline.facade import Facade
 from cogs.checks import is_moderator
-from cogs.render import COLOUR, NO_MENTIONS
+from cogs.render import COLOUR, NO_MENTIONS, refills
 
 ABOUT = (
     "I make images with Black Forest Labs' FLUX 1.1 [pro] Ultra. Type `/imagine` with a "
@@ -43,13 +43,6 @@ OPTIONS = (
 )
 STAFF = "`/mod` safety, NSFW, blocklist, limits, channels, bans, audit log, settings"
 ADMINS = "`/admin` usage, export, grants, allowance, prices, moderator role, providers"
-
-
-def _refill(seconds: float | None) -> str:
-    if seconds is None:
-        return "no daily allowance here"
-    hours, minutes = divmod(max(1, round(seconds / 60)), 60)
-    return f"refills in {hours} h {minutes} min" if hours else f"refills in {minutes} min"
 
 
 class Help(commands.Cog):
@@ -76,10 +69,11 @@ class Help(commands.Cog):
         )
 
         embed = discord.Embed(title="imagine-bot", description=ABOUT, colour=COLOUR)
+        refill = refills(balance.refills_in, none="no daily allowance here")
         embed.add_field(
             name="Your balance here",
             value=f"**{balance.available} credits** ({balance.allowance_left} of today's "
-            f"allowance left, {_refill(balance.refills_in)}; {balance.held} held for running "
+            f"allowance left, {refill}; {balance.held} held for running "
             f"jobs). An image costs {price}.",
             inline=False,
         )

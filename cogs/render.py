@@ -30,6 +30,14 @@ NO_MENTIONS = discord.AllowedMentions.none()
 NOTHING_CHARGED = "Nothing was charged."
 
 
+def refills(seconds: float | None, *, none: str = "no daily allowance in this server") -> str:
+    """When the daily allowance refills, in hours and minutes (``none`` when there is none)."""
+    if seconds is None:
+        return none
+    hours, minutes = divmod(max(1, round(seconds / 60)), 60)
+    return f"refills in {hours} h {minutes} min" if hours else f"refills in {minutes} min"
+
+
 def nothing_charged(text: str) -> str:
     """The sentence with "Nothing was charged." after it, unless it already says so."""
     return text if "charged" in text else f"{text} {NOTHING_CHARGED}"
