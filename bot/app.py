@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
+from bot.loopwatch import LoopWatch
 from bot.pipeline.facade import Facade
 from bot.pipeline.service import Pipeline
 from bot.providers.guard import guarded_session
@@ -94,7 +95,9 @@ async def open_core(
             policy=policy,
         )
         router = Router(
-            build_providers(settings, http), concurrency=dict(settings.provider_concurrency)
+            build_providers(settings, http),
+            concurrency=dict(settings.provider_concurrency),
+            finishing=settings.max_finishing_jobs,
         )
         yield Core(settings=settings, http=http, router=router)
 
@@ -111,9 +114,12 @@ async def open_service(
     with instance_lock(settings.database_path):
         async with open_core(settings, resolver=resolver) as core:
             store = await open_store(settings.database_path)
+            watch = LoopWatch()
+            watch.start()
             try:
                 yield Service(
                     core=core, store=store, pipeline=Pipeline(store, core.router, settings)
                 )
             finally:
+                await watch.stop()
                 await store.close()

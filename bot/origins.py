@@ -8,7 +8,9 @@ form.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -42,10 +44,28 @@ def normal_host(host: str) -> str:
         return host
 
 
+# Everything a trust decision reads is in a URL's scheme and authority (host, port, user
+# info); the path and query never change it. Decisions are cached by that prefix, since a
+# bot asks about the same few hosts thousands of times.
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*")
+
+
+def authority(url: str) -> str:
+    """The scheme and authority of a URL (``https://user@host:443``), its whole text if none."""
+    text = url.strip()
+    found = _AUTHORITY.match(text)
+    return found.group() if found else text
+
+
 def origin_of(url: str) -> Origin:
     """The origin a URL points at; BadOrigin if it is not an http(s) URL with a host."""
+    return _origin(authority(url))
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin(url: str) -> Origin:
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise BadOrigin(f"not a URL: {exc}") from None

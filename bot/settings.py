@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/imagine-bot.sqlite3")
     max_running_jobs: int = Field(default=32, ge=1, le=10_000)
     max_starts_per_second: float = Field(default=20.0, gt=0, le=10_000)
+    # Jobs fetching their images and posting them at once: a burst of finished images is
+    # handled this many at a time, so the event loop never has all of them in one turn.
+    max_finishing_jobs: int = Field(default=32, ge=1, le=10_000)
     daily_allowance: int = DAILY_ALLOWANCE.field()
     # The operator's default for each per-server limit (bot.limits has their one home).
     guild_jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()

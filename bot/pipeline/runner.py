@@ -11,6 +11,7 @@ provider it was sent to, and never sent anywhere else while that is in doubt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -227,8 +228,10 @@ class JobRunner:
             return moved
 
         storing = asyncio.ensure_future(self.store.run(change))
+        gate = self.router.finishing or contextlib.nullcontext()
         try:
-            posted = await self._post(fetched, result.images)
+            async with gate:
+                posted = await self._post(fetched, result.images)
         finally:
             stored = await storing
         if not stored:

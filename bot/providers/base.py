@@ -9,6 +9,7 @@ timings) lives here once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -106,6 +107,7 @@ class Provider(ABC):
         self.sleep = sleep
         self.polling = polling
         self.estimator = DurationEstimator()
+        self.gate: asyncio.Semaphore | None = None
 
     # hooks each adapter fills in
 
@@ -138,6 +140,10 @@ class Provider(ABC):
     def plan(self, request: GenerationRequest, token: str = "") -> Plan:
         """How this provider will serve ``request`` (call only when ``refusals`` is empty)."""
         return make_plan(self.name, self.capabilities, request, token)
+
+    def finishing(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The gate a finished task's result and images pass through (see ``Router``)."""
+        return self.gate if self.gate is not None else contextlib.nullcontext()
 
     def proves_not_created(self, response: Response) -> bool:
         """Whether this non-2xx answer to a submit proves the provider made no task.
@@ -303,11 +309,12 @@ class Provider(ABC):
             raise _most_telling(errors)
         t1 = time.monotonic()
         refs = [(ref, o.seed) for o in outcomes for ref in o.images]
-        images = (
-            [await self._fetch(*refs[0])]
-            if len(refs) == 1
-            else await asyncio.gather(*(self._fetch(ref, seed) for ref, seed in refs))
-        )
+        async with self.finishing():
+            images = (
+                [await self._fetch(*refs[0])]
+                if len(refs) == 1
+                else await asyncio.gather(*(self._fetch(ref, seed) for ref, seed in refs))
+            )
         t2 = time.monotonic()
         notes = list(handle.notes)
         if errors:

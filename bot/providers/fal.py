@@ -374,7 +374,8 @@ class FalProvider(Provider):
 
     async def _result(self, task: TaskRef, done: Done) -> TaskOutcome:
         try:
-            resp = await self.send("GET", task.urls["response"])
+            async with self.finishing():
+                resp = await self.send("GET", task.urls["response"])
         except Transient as exc:
             if exc.retryable or exc.status is None or exc.status < 500:
                 raise

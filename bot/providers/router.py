@@ -14,6 +14,7 @@ durable ``Intent`` (provider, token), and every handle is stored when it comes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -67,8 +68,12 @@ class Router:
         breaker_threshold: int = 3,
         breaker_cooldown: float = 30.0,
         concurrency: dict[str, int | None] | None = None,
+        finishing: int | None = None,
     ) -> None:
         self.providers: dict[str, Provider] = {p.name: p for p in providers}
+        self.finishing = asyncio.Semaphore(finishing) if finishing else None
+        for provider in providers:
+            provider.gate = self.finishing
         limits = {p.name: p.capabilities.max_concurrent_tasks for p in providers}
         self.slots = ProviderSlots({**limits, **(concurrency or {})})
         self.health: dict[str, ProviderHealth] = {

@@ -19,6 +19,7 @@ matches one label in place of the ``*``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot.errors import ProviderFault
-from bot.origins import BadOrigin, Origin, origin_of, parse_origin
+from bot.origins import BadOrigin, Origin, authority, origin_of, parse_origin
 from bot.providers.addresses import address_problem, parse_address
 
 if TYPE_CHECKING:
@@ -117,8 +118,13 @@ class TrustPolicy:
         """The URL's origin if the bot may fetch it; UnsafeUrl saying why not.
 
         A host name is judged again at connect time on every address it resolves to
-        (``guard.AddressGuard``); here an IP address in the URL is judged at once.
+        (``guard.AddressGuard``); here an IP address in the URL is judged at once. The
+        verdict depends on the URL's scheme and authority alone, so it is kept per authority.
         """
+        return self._check(authority(url))
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - policies live as long as the process
+    def _check(self, url: str) -> Origin:
         try:
             origin = origin_of(url)
             parts = urlsplit(url)

@@ -334,3 +334,31 @@ async def test_health_tracks_success_rate_and_time(http: HttpClient) -> None:
     await router.generate(request())
     assert router.health["a"].success_rate == pytest.approx(0.5)
     assert router.health["a"].median_seconds is not None
+
+
+async def test_finished_jobs_fetch_their_images_a_few_at_a_time(http: HttpClient) -> None:
+    gate = asyncio.Event()
+    provider = ScriptedProvider("p", http, wait_gate=gate)
+    router = Router([provider], finishing=2)
+    in_flight = peak = 0
+    fetch = provider._fetch
+
+    async def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(0)  # others may come in meanwhile, if the gate lets them
+            return await fetch(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    provider._fetch = counted  # type: ignore[method-assign]
+    jobs = [asyncio.create_task(router.generate(request())) for _ in range(6)]
+    while provider.waits < 6:
+        provider.waiting.clear()
+        await provider.waiting.wait()
+    gate.set()  # every task finishes at the same moment
+    results = await asyncio.gather(*jobs)
+    assert all(r.images for r in results)
+    assert peak == 2, "a burst of finished images is fetched two at a time, not all at once"
