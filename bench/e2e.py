@@ -301,8 +301,9 @@ def main() -> None:
     parser.add_argument(
         "--starts-per-second",
         type=float,
-        default=250.0,
-        help="imagine-bot's MAX_STARTS_PER_SECOND (its default, 20, is for a real server)",
+        default=1000.0,
+        help="imagine-bot's MAX_STARTS_PER_SECOND, sized for this burst (its default, 20, is "
+        "for a real provider account)",
     )
     parser.add_argument("--only", choices=BOTS, help="run one bot only")
     parser.add_argument("--trace", action="store_true", help="print each step's median time")
