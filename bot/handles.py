@@ -30,6 +30,7 @@ class TaskOutcome(BaseModel):
     images: tuple[ImageRef, ...]
     seed: int | None = None
     provider_seconds: float | None = None
+    prompt: str | None = None  # the prompt the provider says it used (rewritten if enhanced)
 
 
 @dataclass(frozen=True)

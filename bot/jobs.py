@@ -53,6 +53,7 @@ class ResultSummary(BaseModel):
     nsfw: tuple[bool, ...]
     timings: Timings
     notes: tuple[str, ...] = ()
+    enhanced_prompt: str | None = None
 
 
 @dataclass

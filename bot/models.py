@@ -59,6 +59,7 @@ ALLOWED: dict[str, str] = {
     "reference": f"{REFERENCE_UPLOAD}, or an http(s) link to one",
     "reference_strength": "a number from 0 to 1",
     "count": f"a whole number from 1 to {MAX_IMAGES}",
+    "enhance": "true or false (let the provider rewrite the prompt in more detail)",
 }
 
 
@@ -129,6 +130,7 @@ class GenerationRequest(BaseModel):
     reference: ReferenceImage | None = None
     reference_strength: float = Field(default=0.1, ge=0.0, le=1.0)
     count: int = Field(default=1, ge=1, le=MAX_IMAGES)
+    enhance: bool = False
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -215,6 +217,7 @@ class GenerationResult(BaseModel):
     job_id: str
     timings: Timings
     notes: tuple[str, ...] = ()
+    prompt: str | None = None  # the prompt as the provider rewrote it, when it did
 
     @property
     def nsfw(self) -> bool:

@@ -140,6 +140,14 @@ def result_embed(
     embed.add_field(name="Time", value=f"{seconds:.1f} s")
     if request.raw:
         embed.add_field(name="Raw", value="on")
+    if job.result and job.result.enhanced_prompt:
+        embed.add_field(
+            name="Enhanced prompt",
+            value=public_prompt(job.result.enhanced_prompt, 1000),
+            inline=False,
+        )
+    elif request.enhance:
+        embed.add_field(name="Enhanced", value="yes (the provider did not say how)")
     notes = [plan.notice] if plan.notice else []
     notes += [
         f"image {i + 1} {u.reencoded} to fit Discord's size limit"

@@ -217,6 +217,11 @@ class JobRunner:
             nsfw=tuple(im.nsfw for im in result.images),
             timings=result.timings,
             notes=result.notes,
+            enhanced_prompt=(
+                result.prompt
+                if job.request.enhance and result.prompt and result.prompt != job.request.prompt
+                else None
+            ),
         )
         at = self.clock()
         fetched = job.moved(S.FETCHED, at, result=summary)

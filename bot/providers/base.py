@@ -335,6 +335,7 @@ class Provider(ABC):
                 provider=max(provider_times) if provider_times else None,
             ),
             notes=tuple(notes),
+            prompt=next((o.prompt for o in outcomes if o.prompt), None),
         )
 
     async def cancel(self, handle: JobHandle) -> bool:

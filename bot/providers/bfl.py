@@ -29,6 +29,8 @@ from bot.providers.http import Response
 
 SUBMIT_PATH = "/v1/flux-pro-1.1-ultra"
 
+ENHANCE = "prompt_upsampling"  # the provider's own prompt enhancement, a boolean
+
 CAPABILITIES = Capabilities(
     aspect_ratios=frozenset(ASPECT_RATIOS),
     reference_bytes=True,
@@ -36,6 +38,7 @@ CAPABILITIES = Capabilities(
     safety_tolerance=(0, 6),
     max_concurrent_tasks=24,
     free_outcomes=frozenset({"moderated"}),
+    enhance_field=ENHANCE,
 )
 
 
@@ -49,7 +52,7 @@ def build_body(
         "safety_tolerance": plan.safety_tolerance,
         "output_format": request.output_format.value,
         "raw": request.raw,
-        "prompt_upsampling": False,
+        ENHANCE: request.enhance,
     }
     if plan.seeds[index] is not None:
         body["seed"] = plan.seeds[index]
@@ -87,6 +90,7 @@ def parse_poll(body: Any) -> Pending | TaskOutcome:
             images=(ImageRef(url=result["sample"]),),
             seed=seed if isinstance(seed, int) else None,
             provider_seconds=float(duration) if isinstance(duration, int | float) else None,
+            prompt=result["prompt"] if isinstance(result.get("prompt"), str) else None,
         )
     if status in ("Request Moderated", "Content Moderated"):
         details = get_as(body, "details", dict, {})

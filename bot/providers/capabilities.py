@@ -40,6 +40,8 @@ class Capabilities:
     resumable: bool = True
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_concurrent_tasks: int | None = None
+    # The provider's own prompt enhancement: the body field (a boolean) that asks for it.
+    enhance_field: str | None = None
     # How a submit whose answer was lost can be settled: by finding the task again from the
     # attempt's token (a list call), or by repeating the submit, which the provider de-duplicates.
     lookup: bool = False
@@ -71,6 +73,8 @@ class Capabilities:
             why.append(f"cannot make {request.output_format.value}")
         if request.raw and not self.raw:
             why.append("cannot make raw images")
+        if request.enhance and self.enhance_field is None:
+            why.append("cannot enhance the prompt")
         if (
             request.seed is not None
             and not self.seed_range[0] <= request.seed <= self.seed_range[1]

@@ -57,6 +57,8 @@ FIELDS = {
     "num_images": "count",
 }
 
+ENHANCE = "enhance_prompt"  # the provider's own prompt enhancement, a boolean
+
 CAPABILITIES = Capabilities(
     aspect_ratios=FAL_RATIOS,
     max_images_per_task=4,
@@ -66,6 +68,7 @@ CAPABILITIES = Capabilities(
     tolerance_as_string=True,
     cancel=True,
     free_outcomes=frozenset({"failed"}),
+    enhance_field=ENHANCE,
 )
 
 
@@ -84,7 +87,7 @@ def build_body(request: GenerationRequest, plan: Plan, index: int) -> dict[str, 
         "aspect_ratio": request.aspect_ratio,
         "output_format": request.output_format.value,
         "raw": request.raw,
-        "enhance_prompt": False,
+        ENHANCE: request.enhance,
     }
     if plan.safety_tolerance is not None:
         body["safety_tolerance"] = CAPABILITIES.wire_tolerance(plan.safety_tolerance)
@@ -148,6 +151,7 @@ def parse_result(body: Any, inference_time: float | None = None) -> TaskOutcome:
         images=tuple(images),
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         provider_seconds=inference_time,
+        prompt=body["prompt"] if isinstance(body.get("prompt"), str) else None,
     )
 
 

@@ -481,6 +481,13 @@ def _noise(n: int) -> bytes:
     return rng.randbytes(n)
 
 
+def enhanced(prompt: Any) -> Any:
+    """The prompt as a provider's own enhancement rewrites it (longer, more detailed)."""
+    if not isinstance(prompt, str):
+        return prompt
+    return f"{prompt}, richly detailed, cinematic lighting, sharp focus"
+
+
 def json_body(request_body: Any) -> dict[str, Any]:
     """The recorded body as a dict (empty when it was not JSON)."""
     return request_body if isinstance(request_body, dict) else {}

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.providers.base import FakeProviderServer, FakeTask, json_body
+from tests.fakes.providers.base import FakeProviderServer, FakeTask, enhanced, json_body
 
 MAX_ACTIVE = 24
 
@@ -161,7 +161,11 @@ class FakeBfl(FakeProviderServer):
                 "result": {
                     "sample": task.image_urls[0],
                     "seed": task.seed,
-                    "prompt": task.body.get("prompt"),
+                    "prompt": (
+                        enhanced(task.body.get("prompt"))
+                        if task.body.get("prompt_upsampling") is True
+                        else task.body.get("prompt")
+                    ),
                     "start_time": end - duration,
                     "end_time": end,
                     "duration": duration,

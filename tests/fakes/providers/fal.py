@@ -31,7 +31,14 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.providers.base import CITED_SIZES, SCALE, FakeProviderServer, FakeTask, json_body
+from tests.fakes.providers.base import (
+    CITED_SIZES,
+    SCALE,
+    FakeProviderServer,
+    FakeTask,
+    enhanced,
+    json_body,
+)
 
 APP_PATH = "/fal-ai/flux-pro/v1.1-ultra"
 REQUESTS = "/fal-ai/flux-pro/requests"
@@ -335,7 +342,11 @@ class FakeFal(FakeProviderServer):
             "timings": {"inference": round((task.completed_at or 0) - task.created, 4)},
             "seed": task.seed,
             "has_nsfw_concepts": [task.outcome == "nsfw"] * len(task.image_urls),
-            "prompt": task.body.get("prompt"),
+            "prompt": (
+                enhanced(task.body.get("prompt"))
+                if task.body.get("enhance_prompt") is True
+                else task.body.get("prompt")
+            ),
         }
 
     async def cancel_request(self, request: web.Request) -> web.StreamResponse:
