@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from bot.loopwatch import LoopWatch
+from bot.nsfw import load_classifier
 from bot.pipeline.facade import Facade
 from bot.pipeline.service import Pipeline
 from bot.providers.guard import guarded_session
@@ -114,12 +115,16 @@ async def open_service(
     with instance_lock(settings.database_path):
         async with open_core(settings, resolver=resolver) as core:
             store = await open_store(settings.database_path)
+            classifier = load_classifier(settings.nsfw_threshold) if settings.nsfw_check else None
+            if classifier is not None:
+                await classifier.ready()
             watch = LoopWatch()
             watch.start()
             try:
-                yield Service(
-                    core=core, store=store, pipeline=Pipeline(store, core.router, settings)
-                )
+                pipeline = Pipeline(store, core.router, settings, classifier=classifier)
+                yield Service(core=core, store=store, pipeline=pipeline)
             finally:
                 await watch.stop()
+                if classifier is not None:
+                    classifier.close()
                 await store.close()

@@ -8,8 +8,20 @@ had submitted; ``Intent`` is the durable note written before a submit leaves;
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+
+def flag_at(flags: Any, index: int) -> bool | None:
+    """The provider's NSFW flag for image ``index`` from its list of flags (booleans, or the
+    strings "true"/"false"); None when the list is missing, short or holds something else."""
+    if not isinstance(flags, list) or index >= len(flags):
+        return None
+    flag = flags[index]
+    if isinstance(flag, str) and flag.strip().lower() in ("true", "false"):
+        return flag.strip().lower() == "true"
+    return flag if isinstance(flag, bool) else None
 
 
 class ImageRef(BaseModel):
@@ -18,7 +30,7 @@ class ImageRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     url: str
-    nsfw: bool = False
+    nsfw: bool | None = None  # the provider's flag; None where it gives none
     seed: int | None = None
 
 

@@ -50,7 +50,8 @@ class ResultSummary(BaseModel):
     provider_job_id: str
     seed: int | None
     images: int
-    nsfw: tuple[bool, ...]
+    nsfw: tuple[bool | None, ...]
+    nsfw_sources: tuple[str | None, ...] = ()
     timings: Timings
     notes: tuple[str, ...] = ()
     enhanced_prompt: str | None = None

@@ -152,3 +152,8 @@ def readme_table() -> str:
         for limit in GUILD_LIMITS
     ]
     return "\n".join(rows)
+
+
+# The bot's NSFW classifier calls an image NSFW at this score and above (0 to 1); see
+# docs/nsfw.md for how it was measured.
+NSFW_THRESHOLD = 0.5

@@ -179,7 +179,9 @@ class GeneratedImage(BaseModel):
     content_type: str
     width: int
     height: int
-    nsfw: bool = False
+    # NSFW or not, and who said so ("provider" or "bot"); None while nobody could tell.
+    nsfw: bool | None = None
+    nsfw_source: str | None = None
     seed: int | None = None
 
     @property
@@ -222,7 +224,7 @@ class GenerationResult(BaseModel):
     @property
     def nsfw(self) -> bool:
         """True when the provider flagged any image."""
-        return any(image.nsfw for image in self.images)
+        return any(image.nsfw is True for image in self.images)
 
 
 def decode_base64(text: str) -> bytes:
@@ -268,6 +270,15 @@ class NsfwPolicy(StrEnum):
     BLOCK = "block"
 
 
+class UnknownNsfw(StrEnum):
+    """What happens, outside age-restricted channels, to an image nobody could judge: its
+    provider gives no NSFW flag and the bot's classifier is off or failed."""
+
+    SPOILER = "spoiler"
+    POST = "post"
+    BLOCK = "block"
+
+
 class GuildSettings(BaseModel):
     """What a guild's moderators and admins decide; unset fields follow the operator's defaults."""
 
@@ -276,6 +287,7 @@ class GuildSettings(BaseModel):
     safety_tolerance: int = Field(default=DEFAULT_TOLERANCE, ge=0, le=MAX_TOLERANCE)
     nsfw_channel_tolerance: int = Field(default=DEFAULT_TOLERANCE, ge=0, le=MAX_TOLERANCE)
     nsfw_policy: NsfwPolicy = NsfwPolicy.SPOILER
+    nsfw_unknown: UnknownNsfw = UnknownNsfw.SPOILER
     refund_blocked: bool = True
     # Per-server limits: defaults, bounds and meaning live in bot.limits.
     jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()

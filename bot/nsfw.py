@@ -32,6 +32,7 @@ from typing import Literal
 from PIL import Image
 
 from bot.images import ImageRefused, opened
+from bot.limits import NSFW_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ Scorer = Callable[[Image.Image], float]
 
 # open_nsfw's own cut-offs: under 0.2 safe, over 0.8 pornographic, between undecided.
 # 0.5 spoilers the undecided upper half; docs/nsfw.md has the false-positive rate.
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = NSFW_THRESHOLD
 # The model squashes every image to 256×256 (bilinear) before cropping its 224×224 centre.
 MODEL_SIDE = 256
 

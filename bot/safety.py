@@ -61,7 +61,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import PromptBlocked
-from bot.models import GuildSettings, NsfwPolicy
+from bot.models import GuildSettings, NsfwPolicy, UnknownNsfw
 from bot.text import INVISIBLE
 
 MAX_PHRASE_CHARS = 100
@@ -309,50 +309,103 @@ class PostedImage:
 
 @dataclass(frozen=True)
 class DeliveryPlan:
-    """What to post, what to hold back, what to charge and what to tell the member."""
+    """What to post, what to hold back, what to charge and what to tell the member.
+
+    ``verdicts`` says, for the embed, who judged the images: the provider, the bot's
+    classifier, or nobody (then the server's policy for unknown verdicts applied).
+    """
 
     post: tuple[PostedImage, ...]
     withheld: tuple[int, ...]
     charged_images: int
     notice: str | None
+    verdicts: str | None = None
 
 
 def _count(number: int) -> str:
     return f"{number} image was" if number == 1 else f"{number} images were"
 
 
-def _notice(spoilered: int, withheld: int, *, refunded: bool) -> str | None:
+def _notice(
+    spoilered: tuple[int, int], withheld: tuple[int, int], posted_unknown: int, *, refunded: bool
+) -> str | None:
+    """The member's sentence about NSFW handling; each pair counts (judged NSFW, not judged)."""
     sentences = []
-    if spoilered:
-        shown = "is shown as a spoiler" if spoilered == 1 else "are shown as spoilers"
-        sentences.append(f"{_count(spoilered)} flagged as NSFW by the provider and {shown}.")
-    if withheld:
-        verb, pronoun = ("is", "it") if withheld == 1 else ("are", "them")
-        charge = "you were not charged" if refunded else "you were still charged"
+    flagged, unjudged = spoilered
+    if flagged:
+        shown = "is shown as a spoiler" if flagged == 1 else "are shown as spoilers"
+        sentences.append(f"{_count(flagged)} judged NSFW and {shown}.")
+    if unjudged:
+        shown = "is shown as a spoiler" if unjudged == 1 else "are shown as spoilers"
         sentences.append(
-            f"{_count(withheld)} flagged as NSFW and {verb} not shown outside "
-            f"age-restricted channels; {charge} for {pronoun}."
+            f"{_count(unjudged)} not checked for NSFW and {shown}, as this server asks."
         )
+    if posted_unknown:
+        sentences.append(
+            f"{_count(posted_unknown)} not checked for NSFW and posted as this server asks."
+        )
+    charge = "you were not charged" if refunded else "you were still charged"
+    for count, why in zip(withheld, ("judged NSFW", "not checked for NSFW"), strict=True):
+        if count:
+            verb, pronoun = ("is", "it") if count == 1 else ("are", "them")
+            sentences.append(
+                f"{_count(count)} {why} and {verb} not shown outside age-restricted channels; "
+                f"{charge} for {pronoun}."
+            )
     return " ".join(sentences) or None
 
 
+def verdict_line(sources: Sequence[str | None]) -> str | None:
+    """Who judged the images, for the embed: the provider, the bot's classifier, or nobody."""
+    if not sources:
+        return None
+    names = {"provider": "the provider", "bot": "the bot's classifier", None: "not possible"}
+    return ", ".join(sorted({names.get(source, str(source)) for source in sources}))
+
+
 def plan_delivery(
-    flags: Sequence[bool], *, policy: NsfwPolicy, age_restricted: bool, refund_blocked: bool
+    verdicts: Sequence[bool | None],
+    *,
+    policy: NsfwPolicy,
+    unknown: UnknownNsfw = UnknownNsfw.SPOILER,
+    age_restricted: bool,
+    refund_blocked: bool,
 ) -> DeliveryPlan:
-    """Decide how each image is delivered from the provider's NSFW flags and the guild's rules."""
+    """Decide how each image is delivered from its NSFW verdict and the guild's rules.
+
+    Flagged: a spoiler, or held back outside age-restricted channels under ``BLOCK``.
+    Unknown (no flag from the provider, no verdict from the bot): posted in age-restricted
+    channels, elsewhere as ``unknown`` says. Held-back images are refunded if the guild says so.
+    """
     post: list[PostedImage] = []
     withheld: list[int] = []
-    for index, flagged in enumerate(flags):
-        if not flagged:
-            post.append(PostedImage(index, spoiler=False))
+    unjudged: set[int] = set()
+    rules = {UnknownNsfw.POST: "post", UnknownNsfw.SPOILER: "spoiler", UnknownNsfw.BLOCK: "block"}
+    for index, verdict in enumerate(verdicts):
+        if verdict is None and not age_restricted:
+            unjudged.add(index)
+            rule = rules[unknown]
+        elif not verdict:
+            rule = "post"
         elif policy == NsfwPolicy.BLOCK and not age_restricted:
+            rule = "block"
+        else:
+            rule = "spoiler"
+        if rule == "block":
             withheld.append(index)
         else:
-            post.append(PostedImage(index, spoiler=True))
-    spoilered = sum(image.spoiler for image in post)
+            post.append(PostedImage(index, spoiler=rule == "spoiler"))
+
+    def split(indices: Iterable[int]) -> tuple[int, int]:
+        listed = list(indices)
+        later = sum(i in unjudged for i in listed)
+        return len(listed) - later, later
+
+    spoilered = split(image.index for image in post if image.spoiler)
+    posted_unknown = split(image.index for image in post if not image.spoiler)[1]
     return DeliveryPlan(
         post=tuple(post),
         withheld=tuple(withheld),
         charged_images=len(post) + (0 if refund_blocked else len(withheld)),
-        notice=_notice(spoilered, len(withheld), refunded=refund_blocked),
+        notice=_notice(spoilered, split(withheld), posted_unknown, refunded=refund_blocked),
     )

@@ -15,7 +15,13 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.limits import DAILY_ALLOWANCE, GUILD_LIMITS, LIMITS_BY_NAME, PRICE_PER_IMAGE
+from bot.limits import (
+    DAILY_ALLOWANCE,
+    GUILD_LIMITS,
+    LIMITS_BY_NAME,
+    NSFW_THRESHOLD,
+    PRICE_PER_IMAGE,
+)
 from bot.models import MAX_TOLERANCE
 from bot.origins import BadOrigin, Origin, parse_origin
 
@@ -87,6 +93,9 @@ class Settings(BaseSettings):
     # Jobs fetching their images and posting them at once: a burst of finished images is
     # handled this many at a time, so the event loop never has all of them in one turn.
     max_finishing_jobs: int = Field(default=32, ge=1, le=10_000)
+    # The bot's own NSFW check for images whose provider gives no flag (the nsfw extra).
+    nsfw_check: bool = True
+    nsfw_threshold: float = Field(default=NSFW_THRESHOLD, gt=0.0, le=1.0)
     daily_allowance: int = DAILY_ALLOWANCE.field()
     # The operator's default for each per-server limit (bot.limits has their one home).
     guild_jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()

@@ -148,6 +148,8 @@ def result_embed(
         )
     elif request.enhance:
         embed.add_field(name="Enhanced", value="yes (the provider did not say how)")
+    if plan.verdicts:
+        embed.add_field(name="NSFW check", value=plan.verdicts)
     notes = [plan.notice] if plan.notice else []
     notes += [
         f"image {i + 1} {u.reencoded} to fit Discord's size limit"

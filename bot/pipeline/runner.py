@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.errors import (
@@ -30,17 +30,22 @@ from bot.errors import (
 from bot.handles import JobHandle
 from bot.jobs import Job, ResultSummary
 from bot.models import GeneratedImage, GenerationResult, GuildSettings, JobStatus
+from bot.nsfw import Verdict
 from bot.pipeline.events import DELIVERY_RETRY, PipelineEvents, notify
 from bot.pipeline.journal import JobGone, Journal, job_end
 from bot.providers.capabilities import Capabilities
 from bot.providers.router import Router
 from bot.retry import backoff_delay
-from bot.safety import DeliveryPlan, plan_delivery
+from bot.safety import DeliveryPlan, plan_delivery, verdict_line
 from bot.storage.interface import Store, Transaction
 
 log = logging.getLogger(__name__)
 
 S = JobStatus
+
+
+# The bot's own NSFW verdict on an image file (``bot.nsfw.Classifier.classify``).
+Judge = Callable[[bytes], Awaitable[Verdict]]
 
 
 @dataclass
@@ -63,6 +68,7 @@ class JobRunner:
         settings_of: Callable[[int], Awaitable[GuildSettings]],
         price_of: Callable[[GuildSettings, str], int],
         micros_per_image: Callable[[str], int] = lambda provider: 0,
+        judge: Judge | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -72,6 +78,7 @@ class JobRunner:
         self.settings_of = settings_of
         self.price_of = price_of
         self.micros_per_image = micros_per_image
+        self.judge = judge
         self.clock = clock
         self.sleep = sleep
 
@@ -101,7 +108,8 @@ class JobRunner:
             outcome = await self._generate(journal, handle)
             if not isinstance(outcome, tuple):
                 return outcome
-            await self._store_while_posting(*outcome)
+            done, result = outcome
+            await self._store_while_posting(done, await self._judged(result))
         except JobGone:
             log.info("job %d was ended elsewhere while running", job.id)
         except asyncio.CancelledError:
@@ -215,6 +223,7 @@ class JobRunner:
             seed=result.seed,
             images=len(result.images),
             nsfw=tuple(im.nsfw for im in result.images),
+            nsfw_sources=tuple(im.nsfw_source for im in result.images),
             timings=result.timings,
             notes=result.notes,
             enhanced_prompt=(
@@ -243,17 +252,37 @@ class JobRunner:
             raise JobGone
         await self._settle(fetched, posted)
 
+    async def _judged(self, result: GenerationResult) -> GenerationResult:
+        """The result with a verdict from the bot's classifier for each image its provider
+        gave no NSFW flag (off the event loop); unknown stays unknown when it cannot tell."""
+        if self.judge is None or all(im.nsfw is not None for im in result.images):
+            return result
+        images = []
+        for image in result.images:
+            if image.nsfw is None:
+                verdict = await self.judge(image.data)
+                if verdict.nsfw is not None:
+                    image = image.model_copy(update={"nsfw": verdict.nsfw, "nsfw_source": "bot"})
+                else:
+                    log.info(
+                        "no NSFW verdict for an image of %s: %s", result.provider, verdict.detail
+                    )
+            images.append(image)
+        return result.model_copy(update={"images": tuple(images)})
+
     async def _post(
         self, job: Job, images: Sequence[GeneratedImage]
     ) -> DeliveryPlan | DeliveryFailed:
-        """Post the images as the guild's NSFW policy says; the plan, or why it failed."""
+        """Post the images as the guild's NSFW rules say; the plan, or why it failed."""
         settings = await self.settings_of(job.guild_id)
         plan = plan_delivery(
             [im.nsfw for im in images],
             policy=settings.nsfw_policy,
+            unknown=settings.nsfw_unknown,
             age_restricted=job.age_restricted,
             refund_blocked=settings.refund_blocked,
         )
+        plan = replace(plan, verdicts=verdict_line([im.nsfw_source for im in images]))
         attempt = 0
         while True:
             attempt += 1

@@ -34,6 +34,7 @@ from bot.errors import (
 from bot.jobs import Job
 from bot.models import GenerationRequest, JobStatus
 from bot.money import to_micros
+from bot.nsfw import Classifier
 from bot.pipeline.estimates import DEFAULT_JOB_SECONDS, Estimate, Ticket
 from bot.pipeline.events import PipelineEvents, Relay, notify
 from bot.pipeline.guilds import GuildDirectory
@@ -84,6 +85,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         progress_interval: float = 2.0,
+        classifier: Classifier | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -105,6 +107,7 @@ class Pipeline:
             settings_of=self.guilds.settings,
             price_of=self.guilds.price_of,
             micros_per_image=self.micros_per_image,
+            judge=classifier.classify if classifier is not None else None,
             clock=clock,
         )
         self._jobs: dict[int, Job] = {}  # queued jobs, so a start needs no read

@@ -29,7 +29,7 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
-from bot.handles import ImageRef, TaskOutcome, TaskRef
+from bot.handles import ImageRef, TaskOutcome, TaskRef, flag_at
 from bot.models import MAX_SEED, GenerationRequest, OutputFormat
 from bot.providers.answers import get_as
 from bot.providers.base import Provider, generic_error
@@ -124,7 +124,7 @@ def _fal_images(body: dict[str, Any]) -> list[ImageRef]:
     images = []
     for i, item in enumerate(body["images"]):
         url = item.get("url") if isinstance(item, dict) else None
-        images.append(ImageRef(url=_checked_url(url), nsfw=i < len(flags) and flags[i] is True))
+        images.append(ImageRef(url=_checked_url(url), nsfw=flag_at(flags, i)))
     return images
 
 

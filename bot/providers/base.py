@@ -479,6 +479,7 @@ class Provider(ABC):
             width=info.width,
             height=info.height,
             nsfw=ref.nsfw,
+            nsfw_source=None if ref.nsfw is None else "provider",
             seed=ref.seed or seed,
         )
 

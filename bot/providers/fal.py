@@ -34,7 +34,7 @@ from bot.errors import (
     Transient,
     describe,
 )
-from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
+from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef, flag_at
 from bot.models import GenerationRequest
 from bot.providers.base import READ_RETRY, Provider, generic_error
 from bot.providers.capabilities import Capabilities, Plan
@@ -139,7 +139,7 @@ def parse_result(body: Any, inference_time: float | None = None) -> TaskOutcome:
     for i, item in enumerate(body["images"]):
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             raise ValueError(f"image {i} has no url")
-        images.append(ImageRef(url=item["url"], nsfw=i < len(flags) and flags[i] is True))
+        images.append(ImageRef(url=item["url"], nsfw=flag_at(flags, i)))
     if not images:
         raise TaskFailed("the result holds no images", provider="fal")
     seed = body.get("seed")

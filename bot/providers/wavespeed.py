@@ -23,7 +23,7 @@ from bot.errors import (
     TaskFailed,
     Transient,
 )
-from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef
+from bot.handles import ImageRef, Pending, TaskOutcome, TaskRef, flag_at
 from bot.models import MAX_SEED, GenerationRequest, OutputFormat
 from bot.providers.answers import get_as
 from bot.providers.base import Provider, generic_error
@@ -168,10 +168,6 @@ def _image_url(output: str) -> str:
     return f"data:;base64,{output}"  # enable_base64_output answers bare base64
 
 
-def _flag(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
 def parse_task(data: Any, seed: int | None = None) -> Pending | TaskOutcome:
     """Read a prediction: pending, done with images and NSFW flags, or raise moderated/failed."""
     if not isinstance(data, dict):
@@ -195,7 +191,7 @@ def parse_task(data: Any, seed: int | None = None) -> Pending | TaskOutcome:
         inference = timings.get("inference")
         return TaskOutcome(
             images=tuple(
-                ImageRef(url=_image_url(out), nsfw=_flag(flags[i]) if i < len(flags) else False)
+                ImageRef(url=_image_url(out), nsfw=flag_at(flags, i))
                 for i, out in enumerate(outputs)
             ),
             seed=seed,

@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import PromptBlocked
-from bot.models import GuildSettings, NsfwPolicy
+from bot.models import GuildSettings, NsfwPolicy, UnknownNsfw
 from bot.safety import (
     MAX_PHRASE_CHARS,
     Blocklist,
@@ -19,6 +19,7 @@ from bot.safety import (
     normalize_phrase,
     plan_delivery,
     request_tolerance,
+    verdict_line,
 )
 
 PHRASES = (
@@ -364,8 +365,8 @@ def test_age_restricted_channel_is_never_stricter_than_the_guild() -> None:
     assert request_tolerance(unchecked, age_restricted=True) == 4
 
 
-SPOILER_ONE = "1 image was flagged as NSFW by the provider and is shown as a spoiler."
-SPOILER_TWO = "2 images were flagged as NSFW by the provider and are shown as spoilers."
+SPOILER_ONE = "1 image was judged NSFW and is shown as a spoiler."
+SPOILER_TWO = "2 images were judged NSFW and are shown as spoilers."
 WITHHELD = "not shown outside age-restricted channels"
 
 
@@ -407,7 +408,7 @@ WITHHELD = "not shown outside age-restricted channels"
                 (PostedImage(2, False), PostedImage(3, False)),
                 (0, 1),
                 2,
-                "2 images were flagged as NSFW and are not shown outside age-restricted "
+                "2 images were judged NSFW and are not shown outside age-restricted "
                 "channels; you were not charged for them.",
             ),
         ),
@@ -420,7 +421,7 @@ WITHHELD = "not shown outside age-restricted channels"
                 (PostedImage(1, False),),
                 (0,),
                 2,
-                "1 image was flagged as NSFW and is not shown outside age-restricted "
+                "1 image was judged NSFW and is not shown outside age-restricted "
                 "channels; you were still charged for it.",
             ),
         ),
@@ -440,7 +441,7 @@ WITHHELD = "not shown outside age-restricted channels"
                 (),
                 (0, 1, 2, 3),
                 0,
-                "4 images were flagged as NSFW and are not shown outside age-restricted "
+                "4 images were judged NSFW and are not shown outside age-restricted "
                 "channels; you were not charged for them.",
             ),
         ),
@@ -485,3 +486,62 @@ def test_delivery_rules_hold_for_every_combination(
             if plan.withheld:
                 assert plan.notice is not None and WITHHELD in plan.notice
                 assert ("not charged" in plan.notice) == refund
+
+
+@pytest.mark.parametrize(
+    ("unknown", "spoiler", "withheld", "says"),
+    [
+        (UnknownNsfw.SPOILER, True, False, "1 image was not checked for NSFW and is shown as a"),
+        (UnknownNsfw.POST, False, False, "1 image was not checked for NSFW and posted"),
+        (UnknownNsfw.BLOCK, None, True, "1 image was not checked for NSFW and is not shown"),
+    ],
+)
+def test_an_image_nobody_could_judge_follows_the_servers_rule(
+    unknown: UnknownNsfw, spoiler: bool | None, withheld: bool, says: str
+) -> None:
+    plan = plan_delivery(
+        [None, False],
+        policy=NsfwPolicy.SPOILER,
+        unknown=unknown,
+        age_restricted=False,
+        refund_blocked=True,
+    )
+    posted = {image.index: image.spoiler for image in plan.post}
+    assert posted.get(0) == spoiler and posted[1] is False
+    assert (0 in plan.withheld) == withheld
+    assert plan.charged_images == (1 if withheld else 2)
+    assert plan.notice is not None and plan.notice.startswith(says)
+
+
+def test_age_restricted_channels_post_unjudged_images_plainly() -> None:
+    for unknown in UnknownNsfw:
+        plan = plan_delivery(
+            [None],
+            policy=NsfwPolicy.BLOCK,
+            unknown=unknown,
+            age_restricted=True,
+            refund_blocked=True,
+        )
+        assert plan.post == (PostedImage(0, False),) and plan.notice is None
+
+
+def test_the_notice_tells_judged_and_unjudged_images_apart() -> None:
+    plan = plan_delivery(
+        [True, None, None],
+        policy=NsfwPolicy.BLOCK,
+        unknown=UnknownNsfw.SPOILER,
+        age_restricted=False,
+        refund_blocked=False,
+    )
+    assert plan.withheld == (0,)
+    assert plan.notice == (
+        "2 images were not checked for NSFW and are shown as spoilers, as this server asks. "
+        "1 image was judged NSFW and is not shown outside age-restricted channels; you were "
+        "still charged for it."
+    )
+
+
+def test_the_verdict_line_names_who_judged() -> None:
+    assert verdict_line(["provider", "provider"]) == "the provider"
+    assert verdict_line(["bot", None]) == "not possible, the bot's classifier"
+    assert verdict_line([]) is None

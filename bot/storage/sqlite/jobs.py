@@ -198,10 +198,20 @@ def save_images(conn: sqlite3.Connection, job_id: int, images: Sequence[Generate
     """Keep fetched images until they are delivered, so a restart can still deliver them."""
     conn.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
     conn.executemany(
-        "INSERT INTO job_images (job_id, idx, data, content_type, width, height, nsfw, seed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO job_images (job_id, idx, data, content_type, width, height, nsfw,"
+        " nsfw_source, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (job_id, i, im.data, im.content_type, im.width, im.height, int(im.nsfw), im.seed)
+            (
+                job_id,
+                i,
+                im.data,
+                im.content_type,
+                im.width,
+                im.height,
+                None if im.nsfw is None else int(im.nsfw),
+                im.nsfw_source,
+                im.seed,
+            )
             for i, im in enumerate(images)
         ],
     )
@@ -210,13 +220,21 @@ def save_images(conn: sqlite3.Connection, job_id: int, images: Sequence[Generate
 def load_images(conn: sqlite3.Connection, job_id: int) -> list[GeneratedImage]:
     """The fetched images of a job, in order."""
     rows = conn.execute(
-        "SELECT data, content_type, width, height, nsfw, seed FROM job_images "
+        "SELECT data, content_type, width, height, nsfw, nsfw_source, seed FROM job_images "
         "WHERE job_id = ? ORDER BY idx",
         (job_id,),
     ).fetchall()
     return [
-        GeneratedImage(data=d, content_type=c, width=w, height=h, nsfw=bool(n), seed=s)
-        for d, c, w, h, n, s in rows
+        GeneratedImage(
+            data=d,
+            content_type=c,
+            width=w,
+            height=h,
+            nsfw=None if n is None else bool(n),
+            nsfw_source=source,
+            seed=s,
+        )
+        for d, c, w, h, n, source, s in rows
     ]
 
 

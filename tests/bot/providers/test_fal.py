@@ -124,7 +124,7 @@ def test_status_readings() -> None:
 def test_result_reading_flags_nsfw_by_index_and_tolerates_short_lists() -> None:
     images = [{"url": f"https://v3.fal.media/files/{i}.jpg"} for i in range(3)]
     got = fal.parse_result({"images": images, "seed": 123, "has_nsfw_concepts": [False, True]}, 2.5)
-    assert [ref.nsfw for ref in got.images] == [False, True, False]
+    assert [ref.nsfw for ref in got.images] == [False, True, None]  # no flag: unknown
     assert got.seed == 123 and got.provider_seconds == 2.5
     bare = fal.parse_result({"images": images[:1], "timings": {"inference": 1.25}})
     assert bare == TaskOutcome(images=(fal.ImageRef(url=images[0]["url"]),), provider_seconds=1.25)
