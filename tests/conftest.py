@@ -13,6 +13,7 @@ import pytest
 from bot.providers.http import HttpClient
 from bot.storage.engines import open_store
 from bot.storage.interface import Store
+from tests.engines import place, places, postgres  # noqa: F401  (fixtures: every engine)
 from tests.fakes.clock import RecordingSleep
 
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}

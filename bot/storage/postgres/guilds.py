@@ -13,11 +13,12 @@ from typing import Any
 import asyncpg
 
 from bot.models import GuildSettings
+from bot.storage.postgres.locks import for_update
 from bot.storage.records import Ban, BlockedPhrase
 
 
 async def _overrides(conn: asyncpg.Connection, guild_id: int, *, lock: bool = False) -> dict:
-    suffix = " FOR UPDATE" if lock else ""
+    suffix = for_update() if lock else ""
     text = await conn.fetchval(
         f"SELECT settings FROM guild_settings WHERE guild_id = $1{suffix}", guild_id
     )
@@ -129,7 +130,7 @@ async def ban_of(
     """The member's ban in this guild, if any."""
     row = await conn.fetchrow(
         "SELECT user_id, reason, banned_by, banned_at FROM bans WHERE guild_id = $1"
-        f" AND user_id = $2{' FOR UPDATE' if lock else ''}",
+        f" AND user_id = $2{for_update() if lock else ''}",
         guild_id,
         user_id,
     )

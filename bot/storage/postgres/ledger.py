@@ -1,8 +1,8 @@
 """The credit ledger in PostgreSQL (see ``bot.storage.sqlite.ledger`` for the accounts).
 
 Several processes write here at once, so every change to a member's accounts first takes
-that member's transaction-scoped lock (``pg_advisory_xact_lock`` on a key of the guild and
-the member) and only then reads the balances it will change: reads followed by writes are
+that member's transaction-scoped advisory lock (``locks.advisory`` on a key of the guild
+and the member) and only then reads the balances it will change: reads followed by writes are
 serialised per member across every process, and released at commit or rollback. The
 ``no_overdraft`` CHECK on ``balances`` is the last word: each decrease is an UPDATE of the
 row, evaluated on its newest version, so even a writer that skipped the lock could not take
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from bot.storage.postgres.locks import advisory
 from bot.storage.records import Balance, utc_day
 from bot.storage.rules import (
     SIGNED,
@@ -61,7 +62,7 @@ def member_key(guild_id: int, user_id: int) -> int:
 
 
 async def _lock(conn: asyncpg.Connection, guild_id: int, user_id: int) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", member_key(guild_id, user_id))
+    await advisory(conn, member_key(guild_id, user_id))
 
 
 async def _write(

@@ -2,12 +2,14 @@
 batches, for a fleet of bot processes sharing one database.
 
 Like the SQLite store, the units that arrive while one batch is written are committed
-together in the next (one transaction, a SAVEPOINT per unit when one of them fails), in
-the order they were handed over, so a unit sees every unit whose ``run`` returned before it
-started. Transactions are READ COMMITTED; what must not interleave with another process is
-serialised by locks taken inside the unit (a member's ledger lock, a guild's settings row,
-compare-and-set UPDATEs). A batch that loses a deadlock or a serialization check is rolled
-back and run again whole, which is safe because a unit is a function of the database alone.
+together in the next, in the order they were handed over, so a unit sees every unit whose
+``run`` returned before it started. Transactions are READ COMMITTED; what must not
+interleave with another process is serialised by locks taken inside the unit (a member's
+ledger lock, a guild's settings row, compare-and-set UPDATEs; see ``locks`` for why a batch
+never waits for one). A batch that meets a held lock, a failing unit or a conflict is rolled
+back and its units run one transaction each; a unit that loses a deadlock or a
+serialization check is run again, which is safe because a unit is a function of the
+database alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bot.storage.interface import StorageError, Transaction, Unit
+from bot.storage.postgres.locks import WAITS
 from bot.storage.postgres.transaction import PostgresTransaction
 from bot.storage.sqlite.store import Migration, migrations_in
 
@@ -209,41 +212,36 @@ class PostgresStore:
 
 
 async def _run_batch(conn: asyncpg.Connection, batch: list[Unit[Any]]) -> list[tuple[bool, Any]]:
-    """The batch in one transaction, run again whole when it loses a deadlock or a
-    serialization check (after a short random pause, so the rivals do not meet again)."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return await _attempt(conn, batch)
-        except RETRYABLE as exc:
-            if attempt == ATTEMPTS - 1:
-                raise
-            log.debug("batch of %d units lost a conflict (%s); again", len(batch), exc)
-            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
-    raise AssertionError("unreachable")
-
-
-async def _attempt(conn: asyncpg.Connection, batch: list[Unit[Any]]) -> list[tuple[bool, Any]]:
-    """Units almost never fail, so the batch first runs without savepoints; if one raises,
-    it is rolled back and replayed with a savepoint per unit, so the failed unit leaves
-    nothing behind and the others still land."""
-    tx = PostgresTransaction(conn)
+    """The batch in one transaction whose locks never wait; if one is held elsewhere, if a
+    unit fails, or if the transaction loses a conflict, it is rolled back and its units run
+    one transaction each, in order (so a failed unit leaves nothing and the others land)."""
     if len(batch) > 1:
+        tx = PostgresTransaction(conn)
+        waits = WAITS.set(False)
         try:
             async with conn.transaction():
                 results = [await unit(tx) for unit in batch]
             return [(True, result) for result in results]
-        except RETRYABLE:
-            raise
-        except Exception:
-            log.debug("a unit of a batch of %d failed; replaying with savepoints", len(batch))
-    outcomes: list[tuple[bool, Any]] = []
-    async with conn.transaction():
-        for unit in batch:
-            try:
-                async with conn.transaction():
-                    outcomes.append((True, await unit(tx)))
-            except RETRYABLE:
-                raise
-            except Exception as exc:
-                outcomes.append((False, exc))
-    return outcomes
+        except Exception as exc:
+            log.debug("a batch of %d units gave way (%r); one by one", len(batch), exc)
+        finally:
+            WAITS.reset(waits)
+    return [await _alone(conn, unit) for unit in batch]
+
+
+async def _alone(conn: asyncpg.Connection, unit: Unit[Any]) -> tuple[bool, Any]:
+    """One unit in its own transaction, run again when it loses a deadlock or a
+    serialization check (after a short random pause, so the rivals do not meet again)."""
+    tx = PostgresTransaction(conn)
+    for attempt in range(ATTEMPTS):
+        try:
+            async with conn.transaction():
+                return True, await unit(tx)
+        except RETRYABLE as exc:
+            if attempt == ATTEMPTS - 1:
+                return False, exc
+            log.debug("a unit lost a conflict (%s); again", exc)
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        except Exception as exc:
+            return False, exc
+    raise AssertionError("unreachable")
