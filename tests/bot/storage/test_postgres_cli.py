@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import open_service
 from bot.handles import Intent
 from bot.models import GeneratedImage, GenerationRequest, JobStatus
+from bot.settings import Settings
 from bot.storage.engines import open_store
 from bot.storage.interface import Store, Transaction
 from tests.engines import Server, need, peek
@@ -216,3 +218,25 @@ async def test_backup_and_restore_point_at_pg_dump(tmp_path: Path) -> None:
             f"imagine-bot: {name} works on a SQLite file, but DATABASE_URL names PostgreSQL: "
             "use pg_dump to back it up and pg_restore (or psql) to restore it\n"
         )
+
+
+def test_database_url_picks_the_engine(tmp_path: Path) -> None:
+    url = "postgresql://bot:secret@db:5432/imagine"
+    on_postgres = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    assert on_postgres.database() == url
+    assert url in on_postgres.secrets(), "the password never reaches a log"
+    as_path = Settings(_env_file=None, database_url=str(tmp_path / "x.sqlite3"))  # type: ignore[call-arg]
+    assert as_path.database() == tmp_path / "x.sqlite3" and as_path.database_url is None
+    assert Settings(_env_file=None).database() == Path("data/imagine-bot.sqlite3")  # type: ignore[call-arg]
+
+
+async def test_several_processes_share_one_postgres_database(
+    server: Server, tmp_path: Path
+) -> None:
+    """No file lock on PostgreSQL: two services open on one database and see each other."""
+    url = await server.schema()
+    settings = Settings(_env_file=None, database_url=url, database_path=tmp_path / "x.db")  # type: ignore[call-arg]
+    async with open_service(settings) as first, open_service(settings) as second:
+        await first.store.run(lambda tx: tx.state.put("from", "first", at=AT))
+        assert await second.store.run(lambda tx: tx.state.get("from")) == "first"
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "x.db.lock").exists()
