@@ -206,3 +206,13 @@ async def test_many_concurrent_writers_never_overdraw_and_the_ledger_balances(
         place, "SELECT COUNT(DISTINCT movement), COUNT(DISTINCT (movement, user_id)) FROM ledger"
     )
     assert movements == owned, "no movement number was given to two writers"
+
+
+def test_both_engines_have_the_same_numbered_migrations() -> None:
+    """One schema, two dialects: each SQLite step has its PostgreSQL twin of the same name
+    (PostgreSQL may be a step ahead while a SQLite step is being written)."""
+    from bot.storage.sqlite.store import MIGRATIONS as SQLITE
+
+    lite = sorted(p.name for p in SQLITE.glob("*.sql"))
+    postgres = sorted(p.name for p in MIGRATIONS.glob("*.sql"))
+    assert postgres[: len(lite)] == lite
