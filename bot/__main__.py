@@ -33,8 +33,10 @@ commands:
   generate   make an image from the command line and write it to a file
   providers  list the providers and check each configured key (costs nothing)
   usage      credit spend and provider spend (money), read from the database
-  backup     copy the database to a new file, safe while the bot runs
-  restore    put a backup in place of the database (stop the bot first)
+  backup     copy the database to a new file, safe while the bot runs (SQLite)
+  restore    put a backup in place of the database (stop the bot first; SQLite)
+  migrate    bring the database's schema up to date (once for a fleet on PostgreSQL)
+  copy-db    copy a SQLite database into an empty PostgreSQL database
   health     one line on whether the running bot is alive and connected (exit 0 or 1)
 
 Exit codes: 0 done, 1 failed, 2 a setting, option or file must be changed.
@@ -151,6 +153,10 @@ def parser() -> argparse.ArgumentParser:
     restore = command("restore", "put a backup in place of the database (stop the bot first)")
     restore.add_argument("file", type=Path, metavar="FILE", help="a file made by backup")
     command("health", "whether the running bot is alive and connected (exit 0 or 1)")
+    command("migrate", "bring the database's schema up to date, then exit (run also migrates)")
+    copy = command("copy-db", "copy a SQLite database into an empty PostgreSQL database")
+    copy.add_argument("sqlite", type=Path, metavar="SQLITE_PATH", help="the bot's SQLite file")
+    copy.add_argument("url", metavar="DATABASE_URL", help="postgresql://user:password@host/db")
     command("run", "run the Discord bot (needs DISCORD_TOKEN)")
     return root
 
@@ -162,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         grammar.error(f"unknown option {' '.join(unknown)}")
     if args.command is None:
-        grammar.error("give a command: run, generate, providers, usage, backup, restore or health")
+        grammar.error(
+            "give a command: run, generate, providers, usage, backup, restore, health, "
+            "migrate or copy-db"
+        )
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -215,10 +224,20 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(line)
         return 0 if ok else FAILURE
+    if args.command in ("backup", "restore") and settings.database_url is not None:
+        return fail(
+            f"{args.command} works on a SQLite file, but DATABASE_URL names PostgreSQL: use "
+            "pg_dump to back it up and pg_restore (or psql) to restore it",
+            CONFIGURATION,
+        )
     if args.command == "backup":
         return _backup(settings, args.file)
     if args.command == "restore":
         return _restore(settings, args.file)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if args.command == "copy-db":
+        return _copy_db(args.sqlite, args.url)
     return asyncio.run(_run(args, settings))
 
 
@@ -266,6 +285,36 @@ def _restore(settings: Settings, source: Path) -> int:
     copied, aside = restore(source, settings.database_path)
     kept = f"; the previous database is kept as {aside}" if aside else ""
     print(f"restored {source} to {copied.path} (schema {copied.schema}, {copied.jobs} jobs){kept}")
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from bot.storage.engines import open_store
+
+    store = await open_store(settings.database())
+    await store.close()
+    print(f"the database {store.location} is up to date")
+    return 0
+
+
+def _copy_db(source: Path, url: str) -> int:
+    from bot.storage.postgres.copy import copy_database
+    from bot.storage.postgres.store import is_url, redact
+
+    if not is_url(url):
+        return fail(
+            f"{url} is not a PostgreSQL URL: give postgresql://user:password@host:port/database",
+            CONFIGURATION,
+        )
+    if not source.is_file():
+        return fail(f"no SQLite database at {source}: give the bot's database file", CONFIGURATION)
+    copied = asyncio.run(copy_database(source, url))
+    print(
+        f"copied {source} to {redact(url)}: {copied.rows['jobs']} jobs, "
+        f"{copied.rows['ledger']} ledger legs, {copied.members} members' balances "
+        f"(checked: the ledger reconciles) in {copied.seconds:.2f} s; "
+        "set DATABASE_URL to it to run the bot there"
+    )
     return 0
 
 

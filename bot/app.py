@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -109,12 +110,14 @@ async def open_service(
 ) -> AsyncIterator[Service]:
     """Open the core and the database (migrated), and build the pipeline over them.
 
-    The database is this process's alone while it runs (``storage.lock``): a second
-    process on it is refused with AlreadyRunning before anything is opened.
+    A SQLite database is this process's alone while it runs (``storage.sqlite.lock``): a
+    second process on it is refused with AlreadyRunning before anything is opened. A
+    PostgreSQL database is shared by every process of a fleet.
     """
-    with instance_lock(settings.database_path):
+    single = settings.database_url is None  # PostgreSQL is shared by a fleet: no file lock
+    with instance_lock(settings.database_path) if single else contextlib.nullcontext():
         async with open_core(settings, resolver=resolver) as core:
-            store = await open_store(settings.database_path)
+            store = await open_store(settings.database())
             classifier = load_classifier(settings.nsfw_threshold) if settings.nsfw_check else None
             if classifier is not None:
                 await classifier.ready()

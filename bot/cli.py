@@ -185,12 +185,12 @@ async def usage_command(args: argparse.Namespace, settings: Settings) -> int:
     if guild is None and args.csv is not None:
         raise CliError("--csv writes one server's ledger: give --guild ID too", CONFIGURATION)
     path = settings.database_path
-    if not path.is_file():
+    if settings.database_url is None and not path.is_file():
         raise CliError(
             f"no database at {path}: the bot has not run with this DATABASE_PATH yet",
             CONFIGURATION,
         )
-    store = await open_store(path)
+    store = await open_store(settings.database())
     try:
         lines: list[str] = []
         entries: list[LedgerEntry] = []

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     price_per_image: int = PRICE_PER_IMAGE.field()
 
     database_path: Path = Path("data/imagine-bot.sqlite3")
+    # postgresql://user:password@host:port/db: a PostgreSQL server shared by a fleet of bot
+    # processes. A path here means a SQLite file (as DATABASE_PATH); unset keeps SQLite.
+    database_url: SecretStr | None = None
     max_running_jobs: int = Field(default=32, ge=1, le=10_000)
     max_starts_per_second: float = Field(default=20.0, gt=0, le=10_000)
     # Jobs fetching their images and posting them at once: a burst of finished images is
@@ -266,6 +269,19 @@ class Settings(BaseSettings):
         """The operator's defaults for every guild's settings."""
         limits = {limit.name: getattr(self, limit.variable.lower()) for limit in GUILD_LIMITS}
         return {"daily_allowance": self.daily_allowance, **limits}
+
+    @model_validator(mode="after")
+    def _database_url_as_path(self) -> Settings:
+        url = self.database_url.get_secret_value().strip() if self.database_url else ""
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            self.database_path, url = Path(url), ""
+        self.database_url = SecretStr(url) if url else None
+        return self
+
+    def database(self) -> str | Path:
+        """Where the data lives: the PostgreSQL URL when DATABASE_URL names one, else the
+        SQLite file at DATABASE_PATH."""
+        return self.database_url.get_secret_value() if self.database_url else self.database_path
 
     def secrets(self) -> list[str]:
         """Every secret value, so logs can scrub them."""

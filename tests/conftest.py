@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,6 +13,8 @@ from bot.providers.http import HttpClient
 from bot.storage.engines import open_store
 from bot.storage.interface import Store
 from tests.fakes.clock import RecordingSleep
+
+pytest_plugins = ["tests.engines"]  # place, places, postgres: a database on each engine
 
 _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -77,8 +78,9 @@ def sleeps() -> RecordingSleep:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Store]:
-    """A fresh, migrated database file of the test's own, closed afterwards."""
-    store = await open_store(tmp_path / "t.db")
+async def db(place: str) -> AsyncIterator[Store]:
+    """A fresh, migrated database of the test's own on each engine (a SQLite file, then a
+    PostgreSQL schema), closed afterwards."""
+    store = await open_store(place)
     yield store
     await store.close()

@@ -3,9 +3,9 @@
 A change is an async function of a ``Transaction`` (a *unit*), run atomically by
 ``Store.run``: everything it does commits together or not at all, and no other unit's
 writes appear half-done inside it. The pipeline only ever sees these Protocols; SQL lives
-in the engines (``bot.storage.sqlite`` today). A unit awaits only its transaction's
-methods: an engine may run it anywhere (the SQLite engine runs it on its database thread,
-in one hop, grouped with others).
+in the engines (``bot.storage.sqlite``, ``bot.storage.postgres``). A unit awaits only its
+transaction's methods: an engine may run it anywhere (the SQLite engine runs it on its
+database thread, in one hop, grouped with others).
 
 Each method names the guarantee it needs from the engine, so a second engine can meet
 them: *atomic* (part of the unit's one transaction), *serialised* (concurrent writers to

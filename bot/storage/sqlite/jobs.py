@@ -2,89 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.handles import JobHandle
-from bot.jobs import Job, ResultSummary, sources_of
+from bot.jobs import Job, sources_of
 from bot.models import GeneratedImage, GenerationRequest, JobStatus
-
-_COLUMNS = (
-    "id, guild_id, user_id, channel_id, age_restricted, status, request, hold, provider, "
-    "unit_price, handle, result, error, charged, context, not_before, created_at, updated_at, "
-    "started_at, finished_at"
-)
-_UPDATABLE = frozenset(
-    {
-        "provider",
-        "unit_price",
-        "handle",
-        "result",
-        "error",
-        "charged",
-        "context",
-        "not_before",
-        "started_at",
-        "finished_at",
-    }
-)
-
-
-def _to_job(row: Sequence[Any]) -> Job:
-    (
-        id_,
-        guild,
-        user,
-        channel,
-        age_restricted,
-        status,
-        request,
-        hold,
-        provider,
-        price,
-        handle,
-        result,
-        error,
-        charged,
-        context,
-        not_before,
-        created,
-        updated,
-        started,
-        finished,
-    ) = row
-    return Job(
-        id=id_,
-        guild_id=guild,
-        user_id=user,
-        channel_id=channel,
-        age_restricted=bool(age_restricted),
-        status=JobStatus(status),
-        request=GenerationRequest.from_json(request),
-        hold=hold,
-        provider=provider,
-        unit_price=price,
-        handle=JobHandle.model_validate_json(handle) if handle else None,
-        result=ResultSummary.model_validate_json(result) if result else None,
-        error=error,
-        charged=charged,
-        context=json.loads(context),
-        not_before=not_before,
-        created_at=created,
-        updated_at=updated,
-        started_at=started,
-        finished_at=finished,
-    )
-
-
-def _encode(name: str, value: Any) -> Any:
-    if name in ("handle", "result") and value is not None:
-        return value.model_dump_json()
-    if name == "context":
-        return json.dumps(value, separators=(",", ":"))
-    return value
+from bot.storage.rows import JOB_COLUMNS, UPDATABLE, encode_field, job_from_row
 
 
 def insert(
@@ -110,7 +34,7 @@ def insert(
             int(age_restricted),
             request.model_dump_json(),
             hold,
-            _encode("context", context),
+            encode_field("context", context),
             at,
             at,
         ),
@@ -133,8 +57,8 @@ def insert(
 
 def get(conn: sqlite3.Connection, job_id: int) -> Job | None:
     """One job by id."""
-    row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return _to_job(row) if row else None
+    row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return job_from_row(row) if row else None
 
 
 def transition(
@@ -142,12 +66,12 @@ def transition(
 ) -> bool:
     """Move a job to ``to`` if its current status allows it. False when it does not (it
     already moved on, e.g. cancelled meanwhile), in which case nothing changes."""
-    unknown = set(fields) - _UPDATABLE
+    unknown = set(fields) - UPDATABLE
     if unknown:
         raise ValueError(f"not job fields: {sorted(unknown)}")
     sources = sorted(s.value for s in sources_of(to))
     sets = ", ".join(["status = ?", "updated_at = ?", *(f"{name} = ?" for name in fields)])
-    params = [to.value, at, *(_encode(n, v) for n, v in fields.items()), job_id, *sources]
+    params = [to.value, at, *(encode_field(n, v) for n, v in fields.items()), job_id, *sources]
     cursor = conn.execute(
         f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({', '.join('?' * len(sources))})",
         params,
@@ -164,16 +88,18 @@ def start(conn: sqlite3.Connection, job_id: int, *, at: float) -> Job | None:
 
 def set_context(conn: sqlite3.Connection, job_id: int, context: dict[str, Any]) -> None:
     """Replace the Discord layer's data for a job (message ids and the like)."""
-    conn.execute("UPDATE jobs SET context = ? WHERE id = ?", (_encode("context", context), job_id))
+    conn.execute(
+        "UPDATE jobs SET context = ? WHERE id = ?", (encode_field("context", context), job_id)
+    )
 
 
 def unfinished(conn: sqlite3.Connection) -> list[Job]:
     """Every job that has not ended, oldest first: what a restart must pick up."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM jobs WHERE status IN "
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN "
         "('queued', 'submitting', 'submitted', 'fetched') ORDER BY id"
     ).fetchall()
-    return [_to_job(row) for row in rows]
+    return [job_from_row(row) for row in rows]
 
 
 def of_user(
@@ -187,11 +113,11 @@ def of_user(
     """A member's jobs in one guild, newest first, optionally only some statuses."""
     wanted = [s.value for s in statuses] if statuses is not None else [s.value for s in JobStatus]
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN "
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE guild_id = ? AND user_id = ? AND status IN "
         f"({', '.join('?' * len(wanted))}) ORDER BY id DESC LIMIT ?",
         (guild_id, user_id, *wanted, limit),
     ).fetchall()
-    return [_to_job(row) for row in rows]
+    return [job_from_row(row) for row in rows]
 
 
 def save_images(conn: sqlite3.Connection, job_id: int, images: Sequence[GeneratedImage]) -> None:
@@ -248,10 +174,10 @@ def many(conn: sqlite3.Connection, job_ids: Sequence[int]) -> list[Job]:
     if not job_ids:
         return []
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({', '.join('?' * len(job_ids))}) ORDER BY id",
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({', '.join('?' * len(job_ids))}) ORDER BY id",
         tuple(job_ids),
     ).fetchall()
-    return [_to_job(row) for row in rows]
+    return [job_from_row(row) for row in rows]
 
 
 def counts_by_status(conn: sqlite3.Connection) -> dict[JobStatus, int]:

@@ -23,35 +23,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from bot.errors import InsufficientCredits
-from bot.storage.records import Balance, refills_in, utc_day
+from bot.storage.records import Balance, utc_day
+from bot.storage.rules import (
+    SIGNED,
+    Key,
+    Movement,
+    OpenHold,
+    allowance_move,
+    balance_of,
+    compact,
+    open_hold_of,
+    plan_hold,
+    release_move,
+    settle_move,
+    top_up,
+)
 
 log = logging.getLogger(__name__)
-
-
-Key = tuple[str, str]
-"""An account and its bucket: ``("allowance", "2025-01-31")``, ``("granted", "")``."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Movement:
-    kind: str
-    legs: list[tuple[str, str, int]]
-    job_id: int | None = None
-    provider: str | None = None
-    images: int = 0
-    actor_id: int | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Hold:
-    guild_id: int
-    user_id: int
-    open: int
-    drawn: dict[Key, int]
 
 
 _INSERT = (
@@ -68,22 +57,13 @@ _TAKE = (
     "UPDATE balances SET amount = amount + ?"
     " WHERE guild_id = ? AND user_id = ? AND account = ? AND bucket = ?"
 )
-_SIGNED = ("issued", "spent")
 LEG_COLUMNS = (
     "movement, at, day, user_id, kind, account, amount, job_id, provider, images, actor_id, note"
 )
 
 
-def _compact(legs: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
-    """Drop legs of zero, but keep the spend leg (it carries the images) and at least two legs."""
-    kept = [leg for leg in legs if leg[2] or leg[0] == "spent"]
-    if len(kept) >= 2:
-        return kept
-    return kept + [leg for leg in legs if leg not in kept][: 2 - len(kept)]
-
-
 def _write(
-    conn: sqlite3.Connection, guild_id: int, user_id: int, at: float, moves: Sequence[_Movement]
+    conn: sqlite3.Connection, guild_id: int, user_id: int, at: float, moves: Sequence[Movement]
 ) -> None:
     """Append the movements' legs and add them to the running balances."""
     day = utc_day(at)
@@ -93,7 +73,7 @@ def _write(
         number = conn.execute("INSERT INTO ledger_movements DEFAULT VALUES").lastrowid
         head = (number, at, day, guild_id, user_id)
         tail = (move.kind, move.job_id, move.provider, move.images, move.actor_id, move.note)
-        for account, bucket, amount in _compact(move.legs):
+        for account, bucket, amount in compact(move.legs):
             rows.append((*head, account, bucket, amount, *tail))
             totals[account, bucket] = totals.get((account, bucket), 0) + amount
     conn.executemany(_INSERT, rows)
@@ -101,7 +81,7 @@ def _write(
     # conflict, so a decrease of a never-negative account is an UPDATE of its row.
     adds, takes = [], []
     for (account, bucket), amount in totals.items():
-        if amount > 0 or (amount < 0 and account in _SIGNED):
+        if amount > 0 or (amount < 0 and account in SIGNED):
             adds.append((guild_id, user_id, account, bucket, amount))
         elif amount < 0:
             takes.append((amount, guild_id, user_id, account, bucket))
@@ -124,41 +104,18 @@ def _accounts(conn: sqlite3.Connection, guild_id: int, user_id: int, day: str) -
     }
 
 
-def _top_up(accounts: dict[Key, int], day: str, allowance: int) -> int:
-    """How much allowance is still to be issued today (never negative: no claw-back)."""
-    issued_today = -accounts.get(("issued", day), 0)
-    return max(0, allowance - issued_today)
-
-
-def _allowance_move(day: str, amount: int) -> _Movement:
-    return _Movement("allowance", [("issued", day, -amount), ("allowance", day, amount)])
-
-
-def _balance(accounts: dict[Key, int], day: str, at: float, allowance: int) -> Balance:
-    left = accounts.get(("allowance", day), 0)
-    granted = accounts.get(("granted", ""), 0)
-    return Balance(
-        available=left + granted,
-        allowance_left=left,
-        granted=granted,
-        held=accounts.get(("held", ""), 0),
-        spent_today=accounts.get(("spent", day), 0),
-        refills_in=refills_in(at, allowance),
-    )
-
-
 def balance(
     conn: sqlite3.Connection, *, guild_id: int, user_id: int, at: float, allowance: int
 ) -> Balance:
     """The member's balance now; issues today's allowance first, so run it in a write."""
     day = utc_day(at)
     accounts = _accounts(conn, guild_id, user_id, day)
-    top_up = _top_up(accounts, day, allowance)
-    if top_up:
-        _write(conn, guild_id, user_id, at, [_allowance_move(day, top_up)])
-        for key, amount in ((("issued", day), -top_up), (("allowance", day), top_up)):
+    top_up_by = top_up(accounts, day, allowance)
+    if top_up_by:
+        _write(conn, guild_id, user_id, at, [allowance_move(day, top_up_by)])
+        for key, amount in ((("issued", day), -top_up_by), (("allowance", day), top_up_by)):
             accounts[key] = accounts.get(key, 0) + amount
-    return _balance(accounts, day, at, allowance)
+    return balance_of(accounts, day, at, allowance)
 
 
 def hold(
@@ -177,72 +134,21 @@ def hold(
     ``ValueError`` when the job already has a hold (one hold per job; a bug otherwise).
     Returns the balance after the hold.
     """
-    if amount < 0:
-        raise ValueError(f"a hold cannot be negative ({amount})")
     if conn.execute("SELECT 1 FROM ledger WHERE job_id = ? LIMIT 1", (job_id,)).fetchone():
         raise ValueError(f"job {job_id} already has a hold")
-    day = utc_day(at)
-    accounts = _accounts(conn, guild_id, user_id, day)
-    top_up = _top_up(accounts, day, allowance)
-    left = accounts.get(("allowance", day), 0) + top_up
-    granted = accounts.get(("granted", ""), 0)
-    if amount > left + granted:
-        raise InsufficientCredits(
-            needed=amount, available=left + granted, refills_in=refills_in(at, allowance)
-        )
-    from_allowance = min(amount, left)
-    from_granted = amount - from_allowance
-    moves = [_allowance_move(day, top_up)] if top_up else []
-    moves.append(
-        _Movement(
-            "hold",
-            [
-                ("allowance", day, -from_allowance),
-                ("granted", "", -from_granted),
-                ("held", "", amount),
-            ],
-            job_id=job_id,
-        )
-    )
+    accounts = _accounts(conn, guild_id, user_id, utc_day(at))
+    moves, after = plan_hold(accounts, job_id=job_id, amount=amount, at=at, allowance=allowance)
     _write(conn, guild_id, user_id, at, moves)
-    return Balance(
-        available=left - from_allowance + granted - from_granted,
-        allowance_left=left - from_allowance,
-        granted=granted - from_granted,
-        held=accounts.get(("held", ""), 0) + amount,
-        spent_today=accounts.get(("spent", day), 0),
-        refills_in=refills_in(at, allowance),
-    )
+    return after
 
 
-def _open(conn: sqlite3.Connection, job_id: int) -> _Hold | None:
+def _open(conn: sqlite3.Connection, job_id: int) -> OpenHold | None:
     """The job's hold if it is still open: None when there is none or it was settled/released."""
     rows = conn.execute(
         "SELECT guild_id, user_id, account, bucket, amount, kind FROM ledger WHERE job_id = ?",
         (job_id,),
     ).fetchall()
-    if not rows or any(kind in ("settle", "release") for *_, kind in rows):
-        return None
-    drawn: dict[Key, int] = {}
-    held = 0
-    for _, _, account, bucket, amount, _ in rows:
-        if account == "held":
-            held += amount
-        else:
-            drawn[account, bucket] = drawn.get((account, bucket), 0) - amount
-    return _Hold(rows[0][0], rows[0][1], held, drawn)
-
-
-def _give_back(drawn: dict[Key, int], amount: int) -> list[tuple[str, str, int]]:
-    """Legs returning ``amount`` to where the hold came from: granted first, then allowance."""
-    keys = sorted(drawn, key=lambda key: key[1], reverse=True)
-    keys.sort(key=lambda key: key[0] != "granted")
-    legs = []
-    for key in keys:
-        part = min(amount, drawn[key])
-        legs.append((key[0], key[1], part))
-        amount -= part
-    return legs
+    return open_hold_of(rows)
 
 
 def open_hold(conn: sqlite3.Connection, job_id: int) -> int:
@@ -265,17 +171,9 @@ def settle(
     if state is None:
         log.info("job %d has no open hold; nothing to settle", job_id)
         return 0
-    if charge > state.open:
-        log.warning(
-            "job %d: charge %d exceeds its hold %d; charging the hold",
-            job_id,
-            charge,
-            state.open,
-        )
-        charge = state.open
-    legs = [("held", "", -state.open), ("spent", utc_day(at), charge)]
-    legs += _give_back(state.drawn, state.open - charge)
-    move = _Movement("settle", legs, job_id=job_id, provider=provider, images=images)
+    move, charge = settle_move(
+        state, job_id=job_id, charge=charge, provider=provider, images=images, at=at
+    )
     _write(conn, state.guild_id, state.user_id, at, [move])
     return charge
 
@@ -290,8 +188,7 @@ def release(conn: sqlite3.Connection, *, job_id: int, at: float) -> int:
     if state is None:
         log.info("job %d has no open hold; nothing to release", job_id)
         return 0
-    legs = [("held", "", -state.open), *_give_back(state.drawn, state.open)]
-    _write(conn, state.guild_id, state.user_id, at, [_Movement("release", legs, job_id=job_id)])
+    _write(conn, state.guild_id, state.user_id, at, [release_move(state, job_id=job_id)])
     return state.open
 
 
@@ -318,7 +215,7 @@ def grant(
         amount = -min(-amount, row[0] if row else 0)
     if amount == 0:
         return 0
-    move = _Movement(
+    move = Movement(
         "grant", [("issued", "", -amount), ("granted", "", amount)], actor_id=actor_id, note=note
     )
     _write(conn, guild_id, user_id, at, [move])

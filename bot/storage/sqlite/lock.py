@@ -4,7 +4,7 @@ Two processes on one database would both resume and deliver the same jobs. The l
 ``flock`` on ``<database>.lock`` next to the database, held for the life of the process:
 the kernel releases it when the process exits, however it exits (a crash or SIGKILL
 included), so a stale lock file never blocks a restart. The file holds the holder's pid,
-for the refusal message only. Running several processes is for PostgreSQL, later.
+for the refusal message only. Several processes share a PostgreSQL database instead.
 """
 
 from __future__ import annotations

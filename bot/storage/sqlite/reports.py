@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Iterator
 
 from bot.storage.records import LedgerEntry, Usage, utc_day
+from bot.storage.rules import fold
 from bot.storage.sqlite.ledger import LEG_COLUMNS
 
 
@@ -60,29 +60,6 @@ def spend_by_day(
     ).fetchall()
 
 
-def _fold(rows: Iterable[tuple]) -> Iterator[LedgerEntry]:
-    """Fold consecutive legs (rows ordered by id) into one entry per movement."""
-    for movement, group in itertools.groupby(rows, key=lambda row: row[0]):
-        legs = list(group)
-        _, at, day, user_id, kind, _, _, job_id, provider, images, actor_id, note = legs[0]
-        amount = sum(leg[6] for leg in legs if leg[5] in ("allowance", "granted"))
-        charged = sum(leg[6] for leg in legs if leg[5] == "spent")
-        yield LedgerEntry(
-            movement,
-            at,
-            day,
-            user_id,
-            kind,
-            amount,
-            charged,
-            job_id,
-            provider,
-            images,
-            actor_id,
-            note,
-        )
-
-
 def user_history(
     conn: sqlite3.Connection, guild_id: int, user_id: int, *, limit: int = 50
 ) -> list[LedgerEntry]:
@@ -91,7 +68,7 @@ def user_history(
         f"SELECT {LEG_COLUMNS} FROM ledger WHERE guild_id = ? AND user_id = ? ORDER BY id DESC",
         (guild_id, user_id),
     )
-    return list(itertools.islice(_fold(rows), limit))
+    return list(itertools.islice(fold(rows), limit))
 
 
 def entries(
@@ -104,4 +81,4 @@ def entries(
         " AND at >= ? AND at < ? ORDER BY id",
         (guild_id, *_day_range(since, until), since, until),
     )
-    return list(_fold(rows))
+    return list(fold(rows))

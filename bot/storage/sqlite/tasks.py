@@ -12,7 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from bot.handles import Intent
-from bot.storage.records import UNDELIVERED, ProviderSpend, TaskRow
+from bot.storage.records import ProviderSpend, TaskRow
+from bot.storage.rules import tally_spend
 
 OPEN = ("intent", "created")
 
@@ -180,44 +181,10 @@ def spend(
     if guild_id is not None:
         where += " AND guild_id = ?"
         params.append(guild_id)
-    totals: dict[str, dict[str, int]] = {}
-    undelivered: dict[str, dict[str, int]] = {}
-    for provider, state, billed, images, cost in conn.execute(
-        f"SELECT provider, state, billed, images, cost_micros FROM provider_tasks WHERE {where}"
-        " AND state NOT IN ('intent', 'refused')",
-        params,
-    ):
-        row = totals.setdefault(
-            provider,
-            dict.fromkeys(("made", "delivered", "paid", "micros", "free", "doubt", "doubt_m"), 0),
+    return tally_spend(
+        conn.execute(
+            "SELECT provider, state, billed, images, cost_micros FROM provider_tasks"
+            f" WHERE {where} AND state NOT IN ('intent', 'refused')",
+            params,
         )
-        row["made"] += 1
-        if state == "unknown":
-            row["doubt"] += 1
-            row["doubt_m"] += cost
-            continue
-        if state == "delivered":
-            row["delivered"] += images
-        if billed:
-            row["paid"] += 1
-            row["micros"] += cost
-            if state != "delivered":
-                why = UNDELIVERED.get(state, state)
-                reasons = undelivered.setdefault(provider, {})
-                reasons[why] = reasons.get(why, 0) + 1
-        else:
-            row["free"] += 1
-    return [
-        ProviderSpend(
-            provider=name,
-            made=row["made"],
-            delivered_images=row["delivered"],
-            paid=row["paid"],
-            paid_micros=row["micros"],
-            free=row["free"],
-            undelivered=undelivered.get(name, {}),
-            doubt=row["doubt"],
-            doubt_micros=row["doubt_m"],
-        )
-        for name, row in sorted(totals.items())
-    ]
+    )

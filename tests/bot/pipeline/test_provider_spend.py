@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.errors import TaskFailed
 from bot.money import usd
 from bot.storage.interface import Store
+from bot.storage.postgres.store import is_url
 from tests.bot.pipeline.conftest import RigFactory
 from tests.fakes.providers.scripted import Lost
 
@@ -29,8 +30,9 @@ def test_money_reads_as_a_price() -> None:
     ]
 
 
-async def usage(database: Path, cwd: Path, *args: str) -> str:
-    env = {"PATH": os.environ.get("PATH", ""), "DATABASE_PATH": str(database)}
+async def usage(database: Path | str, cwd: Path, *args: str) -> str:
+    setting = "DATABASE_URL" if is_url(str(database)) else "DATABASE_PATH"
+    env = {"PATH": os.environ.get("PATH", ""), setting: str(database)}
     process = await asyncio.create_subprocess_exec(
         str(SCRIPT), "usage", *args, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE
     )
@@ -63,7 +65,7 @@ async def test_provider_spend_reconciles_with_what_the_providers_made(
     assert sum(row.delivered_images for row in spend.values()) == delivered == 3
 
     target = tmp_path / "tasks.csv"
-    out = await usage(Path(db.location), tmp_path, "--tasks", str(target))
+    out = await usage(db.location, tmp_path, "--tasks", str(target))
     assert "provider spend for every server" in out
     assert "1 paid task delivered nothing: failed at the provider" in out
     assert "1 task in doubt (the answer was lost): up to $0.06 more" in out

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from bot.errors import InsufficientCredits
 from bot.storage.engines import open_store
 from bot.storage.interface import Store, Unit
 from bot.storage.records import Balance, LedgerEntry, Usage, refills_in, utc_day
+from tests.engines import peek, poke
 
 GUILD, OTHER_GUILD = 10, 20
 ALICE, BOB = 1, 2
@@ -30,12 +30,6 @@ DAY1 = DAY0 + DAY
 
 async def run(db: Store, method: str, **kw: Any) -> Any:
     return await db.run(lambda tx: getattr(tx.ledger, method)(**kw))
-
-
-def peek(db: Store, sql: str) -> list[tuple[Any, ...]]:
-    """Read the SQLite file itself (a second connection sees every committed unit)."""
-    with sqlite3.connect(db.location) as conn:
-        return conn.execute(sql).fetchall()
 
 
 async def look(
@@ -111,7 +105,7 @@ async def grant(
 
 
 async def ledger_rows(db: Store) -> int:
-    return int(peek(db, "SELECT COUNT(*) FROM ledger")[0][0])
+    return int((await peek(db, "SELECT COUNT(*) FROM ledger"))[0][0])
 
 
 def test_days_and_refills_follow_utc_midnight() -> None:
@@ -282,7 +276,7 @@ async def test_a_hold_from_yesterday_released_today_goes_back_to_the_expired_buc
         ("allowance", "2025-03-11", 60),
         ("release", "2025-03-11", 50),
     ]
-    buckets = peek(
+    buckets = await peek(
         db, "SELECT bucket, amount FROM balances WHERE account = 'allowance' ORDER BY bucket"
     )
     assert buckets == [("2025-03-10", 60), ("2025-03-11", 60)]
@@ -293,7 +287,7 @@ async def test_a_charge_above_the_hold_is_clamped_and_logged(
 ) -> None:
     await hold(db, 1, 20)
 
-    with caplog.at_level(logging.WARNING, logger="bot.storage.sqlite.ledger"):
+    with caplog.at_level(logging.WARNING, logger="bot.storage"):
         charged = await settle(db, 1, 35)
 
     assert charged == 20
@@ -424,16 +418,12 @@ async def test_reconcile_is_empty_after_normal_use_and_names_tampering(db: Store
     await grant(db, -5)
     assert await db.run(lambda tx: tx.ledger.reconcile()) == []
 
-    with sqlite3.connect(db.location) as conn:
-        conn.execute(
-            "UPDATE balances SET amount = amount + 5 WHERE account = 'granted' AND user_id = ?",
-            (ALICE,),
-        )
-        conn.execute(
-            "INSERT INTO ledger (movement, at, day, guild_id, user_id, account, amount, kind)"
-            " VALUES (999999, 0, '1970-01-01', ?, ?, 'spent', 7, 'settle')",
-            (GUILD, BOB),
-        )
+    await poke(
+        db,
+        f"UPDATE balances SET amount = amount + 5 WHERE account = 'granted' AND user_id = {ALICE}",
+        "INSERT INTO ledger (movement, at, day, guild_id, user_id, account, amount, kind)"
+        f" VALUES (999999, 0, '1970-01-01', {GUILD}, {BOB}, 'spent', 7, 'settle')",
+    )
     problems = await db.run(lambda tx: tx.ledger.reconcile())
 
     assert any("user 1 granted: balances say 15, the ledger sums to 10" in p for p in problems)
@@ -621,13 +611,17 @@ def _seen(outcome: Any) -> Any:
     return outcome
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=50,
+    deadline=None,
+    # `places` hands out a fresh database per call, so sharing it between inputs is safe.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(rounds)
 async def test_concurrent_use_never_overdraws_and_always_reconciles(
-    tmp_path_factory: pytest.TempPathFactory, plan: list[tuple[int, int, list[Any]]]
+    places: Callable[[], Awaitable[str]], plan: list[tuple[int, int, list[Any]]]
 ) -> None:
-    tmp_path = tmp_path_factory.mktemp("ledger")
-    db = await open_store(tmp_path / "ledger.db")
+    db = await open_store(await places())
     try:
         model = Model()
         at = DAY1 - 3_000.0
@@ -655,7 +649,7 @@ async def test_concurrent_use_never_overdraws_and_always_reconciles(
                     assert outcome.available >= 0
 
         assert await db.run(lambda tx: tx.ledger.reconcile()) == []
-        sums = peek(
+        sums = await peek(
             db, "SELECT guild_id, user_id, SUM(amount) FROM balances GROUP BY guild_id, user_id"
         )
         assert all(total == 0 for _, _, total in sums)

@@ -108,52 +108,6 @@ async def test_misnumbered_migrations_are_a_packaging_error(tmp_path: Path) -> N
         await SqliteStore.open(tmp_path / "x.sqlite3", migrations=migrations)
 
 
-async def test_one_failing_unit_does_not_undo_the_others(database: SqliteStore) -> None:
-    def ban(user: int):  # type: ignore[no-untyped-def]
-        async def unit(tx: Transaction) -> int:
-            await tx.guilds.ban(1, user, "r", by=0, at=0)
-            if user == 2:
-                raise ValueError("refused halfway")
-            return user
-
-        return unit
-
-    results = await asyncio.gather(
-        *(database.run(ban(u)) for u in range(1, 5)), return_exceptions=True
-    )
-    assert results[0] == 1
-    assert isinstance(results[1], ValueError)
-    assert results[2:] == [3, 4]
-    kept = [b.user_id for b in await database.run(lambda tx: tx.guilds.bans(1))]
-    assert sorted(kept) == [1, 3, 4], "the failed unit left nothing behind, the others landed"
-
-
-def note(i: int, action: str = "x"):  # type: ignore[no-untyped-def]
-    return lambda tx: tx.audit.record(1, i, action, before=None, after=None, at=0)
-
-
-async def test_many_concurrent_units_are_grouped_and_all_committed(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    db = await SqliteStore.open(path)
-    await asyncio.gather(*(db.run(note(i)) for i in range(500)))
-    await db.close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 500
-
-
-async def test_close_commits_what_is_queued(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    db = await SqliteStore.open(path)
-    pending = asyncio.ensure_future(db.run(note(1, "late")))
-    await asyncio.sleep(0)  # the unit is queued, not yet committed
-    await db.close()
-    await pending
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT action FROM audit_log").fetchall() == [("late",)]
-    with pytest.raises(StorageError, match="closed"):
-        await db.run(note(2))
-
-
 async def test_a_unit_runs_whole_on_the_database_thread(database: SqliteStore) -> None:
     async def unit(tx: Transaction) -> list[str]:
         await tx.guilds.ban(1, 7, "r", by=0, at=0)
@@ -171,19 +125,3 @@ async def test_a_unit_that_waits_on_anything_else_is_refused(database: SqliteSto
     with pytest.raises(StorageError, match="awaited something other"):
         await database.run(unit)
     assert await database.run(lambda tx: tx.guilds.bans(1)) == [], "and left nothing behind"
-
-
-async def test_a_transaction_block_commits_or_rolls_back_whole(database: SqliteStore) -> None:
-    async with database.transaction() as tx:
-        await tx.guilds.ban(1, 1, "kept", by=0, at=0)
-        await tx.guilds.ban(1, 2, "kept", by=0, at=0)
-
-    async def change_of_mind() -> None:
-        async with database.transaction() as tx:
-            await tx.guilds.ban(1, 3, "dropped", by=0, at=0)
-            raise RuntimeError("changed my mind")
-
-    with pytest.raises(RuntimeError):
-        await change_of_mind()
-    banned = await database.run(lambda tx: tx.guilds.bans(1))
-    assert sorted(b.user_id for b in banned) == [1, 2]

@@ -1,6 +1,6 @@
 """The ledger stays right with two writers on one database, not only one.
 
-Two stores (two connections, two database threads: as two processes would) hold, grant and
+Two stores (two connections, as two processes would; on each engine) hold, grant and
 release credits for the same members at the same time. Every hold that is let through is
 covered by credits nobody else took, no balance goes below zero, and legs, balances and
 movement numbers still reconcile.
@@ -9,12 +9,11 @@ movement numbers still reconcile.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 
 from bot.errors import InsufficientCredits
 from bot.storage.engines import open_store
 from bot.storage.interface import Store
+from tests.engines import peek
 
 GUILD = 5
 MEMBERS = (1, 2, 3)
@@ -49,8 +48,8 @@ async def hold_many(store: Store, first_job: int) -> int:
     return sum(await asyncio.gather(*(one(job, member) for job, member in jobs)))
 
 
-async def test_two_writers_never_spend_the_same_credits(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite3"
+async def test_two_writers_never_spend_the_same_credits(place: str) -> None:
+    path = place
     first, second = await open_store(path), await open_store(path)
     try:
         granted = await second.run(
@@ -70,13 +69,13 @@ async def test_two_writers_never_spend_the_same_credits(tmp_path: Path) -> None:
         await first.close()
         await second.close()
     assert problems == []
-    with sqlite3.connect(path) as conn:
-        negative = conn.execute(
-            "SELECT COUNT(*) FROM balances WHERE account NOT IN ('issued', 'spent') AND amount < 0"
-        ).fetchone()[0]
-        movements = conn.execute(
-            "SELECT COUNT(DISTINCT movement), COUNT(DISTINCT movement || ':' || user_id)"
-            " FROM ledger"
-        ).fetchone()
+    [(negative,)] = await peek(
+        path,
+        "SELECT COUNT(*) FROM balances WHERE account NOT IN ('issued', 'spent') AND amount < 0",
+    )
+    [movements] = await peek(
+        path,
+        "SELECT COUNT(DISTINCT movement), COUNT(DISTINCT movement || ':' || user_id) FROM ledger",
+    )
     assert negative == 0
     assert movements[0] == movements[1], "no movement number was given to two writers"
