@@ -15,7 +15,14 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.limits import DAILY_ALLOWANCE, GUILD_LIMITS, LIMITS_BY_NAME, PRICE_PER_IMAGE
+from bot.limits import (
+    DAILY_ALLOWANCE,
+    GUILD_LIMITS,
+    LIMITS_BY_NAME,
+    PRICE_PER_IMAGE,
+    VARY_STRONG,
+    VARY_SUBTLE,
+)
 from bot.models import MAX_TOLERANCE
 from bot.origins import BadOrigin, Origin, parse_origin
 
@@ -88,6 +95,9 @@ class Settings(BaseSettings):
     # handled this many at a time, so the event loop never has all of them in one turn.
     max_finishing_jobs: int = Field(default=32, ge=1, le=10_000)
     daily_allowance: int = DAILY_ALLOWANCE.field()
+    # Remix (issue 15): the reference strength of Vary (Subtle) and Vary (Strong).
+    vary_subtle_strength: float = VARY_SUBTLE.field()
+    vary_strong_strength: float = VARY_STRONG.field()
     # The operator's default for each per-server limit (bot.limits has their one home).
     guild_jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()
     guild_burst: int = LIMITS_BY_NAME["burst"].field()

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from bot.handles import Intent
 from bot.jobs import Job
-from bot.models import GeneratedImage, GenerationRequest, GuildSettings, JobStatus
+from bot.models import Defaults, GeneratedImage, GenerationRequest, GuildSettings, JobStatus
 from bot.storage.records import (
     AuditEntry,
     Balance,
@@ -25,7 +25,7 @@ from bot.storage.records import (
     TaskRow,
     Usage,
 )
-from bot.storage.sqlite import audit, guilds, jobs, ledger, reports, state, tasks
+from bot.storage.sqlite import audit, defaults, guilds, history, jobs, ledger, reports, state, tasks
 
 T = TypeVar("T")
 Call = Callable[..., Awaitable[Any]]
@@ -108,6 +108,15 @@ class SqliteJobs(_Repository):
     ) -> list[Job]:
         """See ``JobRepository.of_user``."""
         found: list[Job] = await self._call(jobs.of_user, guild_id, user_id, statuses, limit=limit)
+        return found
+
+    async def page_of_user(
+        self, guild_id: int, user_id: int, *, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        """See ``JobRepository.page_of_user``."""
+        found: tuple[list[Job], int] = await self._call(
+            history.page, guild_id, user_id, offset=offset, limit=limit
+        )
         return found
 
     async def save_images(self, job_id: int, images: Sequence[GeneratedImage]) -> None:
@@ -426,6 +435,21 @@ class SqliteState(_Repository):
         await self._call(state.put, key, value, at=at)
 
 
+class SqliteDefaults(_Repository):
+    """DefaultsRepository on SQLite."""
+
+    async def get(self, guild_id: int, scope: str, target_id: int) -> Defaults:
+        """See ``DefaultsRepository.get``."""
+        found: Defaults = await self._call(defaults.get, guild_id, scope, target_id)
+        return found
+
+    async def put(
+        self, guild_id: int, scope: str, target_id: int, saved: Defaults, *, at: float
+    ) -> None:
+        """See ``DefaultsRepository.put``."""
+        await self._call(defaults.put, guild_id, scope, target_id, saved, at=at)
+
+
 class SqliteTransaction:
     """Every repository over one SQLite transaction."""
 
@@ -437,3 +461,4 @@ class SqliteTransaction:
         self.reports = SqliteReports(call)
         self.tasks = SqliteTasks(call)
         self.state = SqliteState(call)
+        self.defaults = SqliteDefaults(call)
