@@ -34,6 +34,8 @@ from cogs.delivery import DiscordEvents
 from cogs.help import Help
 from cogs.imagine import Imagine
 from cogs.mod import Moderation
+from cogs.remix import Remix
+from cogs.starter import Starter
 from cogs.views import JobButton
 
 log = logging.getLogger(__name__)
@@ -56,10 +58,12 @@ def build_client(
 
     def assemble(client: ImagineBot) -> Parts:
         events = DiscordEvents(client, facade, edit_every=edit_every, clock=clock)
+        starter = Starter(facade, events)
         return Parts(
             events=events,
             cogs=(
-                Imagine(client, facade, events),
+                Imagine(client, facade, starter),
+                Remix(facade, starter),
                 Account(facade),
                 Moderation(facade),
                 Administration(client, facade),

@@ -21,6 +21,8 @@ from bot.models import JobStatus
 from bot.pipeline.facade import Estimate
 from bot.safety import DeliveryPlan
 from bot.text import inert
+from cogs.choices import applied_text
+from cogs.reply import Reply
 
 PROMPT_PREVIEW = 120
 COLOUR = discord.Colour(0x5865F2)
@@ -140,6 +142,9 @@ def result_embed(
     embed.add_field(name="Time", value=f"{seconds:.1f} s")
     if request.raw:
         embed.add_field(name="Raw", value="on")
+    reply = Reply.of_job(job)
+    if reply.applied and (shown := applied_text(reply.applied, request, reply.suffix)):
+        embed.add_field(name="Defaults applied", value=public_prompt(shown, 1000), inline=False)
     if job.result and job.result.enhanced_prompt:
         embed.add_field(
             name="Enhanced prompt",
