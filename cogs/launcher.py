@@ -34,6 +34,7 @@ from cogs.delivery import DiscordEvents
 from cogs.help import Help
 from cogs.imagine import Imagine
 from cogs.mod import Moderation
+from cogs.preferences import PrefButton, Preferences, PrefSelect
 from cogs.remix import Remix
 from cogs.starter import Starter
 from cogs.views import JobButton
@@ -64,12 +65,13 @@ def build_client(
             cogs=(
                 Imagine(client, facade, starter),
                 Remix(facade, starter),
+                Preferences(facade),
                 Account(facade),
                 Moderation(facade),
                 Administration(client, facade),
                 Help(facade),
             ),
-            buttons=(JobButton,),
+            buttons=(JobButton, PrefSelect, PrefButton),
         )
 
     return ImagineBot(

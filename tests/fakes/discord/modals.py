@@ -175,3 +175,28 @@ class MemberActions:
         ]
         await self.add_message(msg)
         return msg
+
+    async def choose(
+        self: Any, message: FakeMessage, custom_id: str, values: Sequence[str], *, user_id: int
+    ) -> FakeInteraction:
+        """A member picks ``values`` in the string select ``custom_id`` of ``message``:
+        INTERACTION_CREATE type 3 with ``component_type: 3`` and the chosen ``values``."""
+        select = _component(message.components, custom_id)
+        if select is None or select.get("type") != STRING_SELECT:
+            raise ValueError(f"message {message.id} has no select {custom_id!r}")
+        offered = {o["value"] for o in select.get("options", [])}
+        if not set(values) <= offered:
+            raise ValueError(f"select {custom_id!r} offers {sorted(offered)}, not {values}")
+        channel = self.channels[message.channel_id]
+        data = {"custom_id": custom_id, "component_type": STRING_SELECT, "values": list(values)}
+        return await self._interact(3, channel.guild, channel, user_id, data, message)
+
+
+def _component(nodes: list[dict[str, Any]], custom_id: str) -> dict[str, Any] | None:
+    for node in nodes:
+        if node.get("custom_id") == custom_id:
+            return node
+        found = _component(node.get("components") or [], custom_id)
+        if found is not None:
+            return found
+    return None
