@@ -32,6 +32,7 @@ from cogs.admin import Administration
 from cogs.client import ImagineBot, Parts
 from cogs.delivery import DiscordEvents
 from cogs.help import Help
+from cogs.image_actions import ImageActions
 from cogs.imagine import Imagine
 from cogs.mod import Moderation
 from cogs.preferences import PrefButton, Preferences, PrefSelect
@@ -66,6 +67,7 @@ def build_client(
                 Imagine(client, facade, starter),
                 Remix(facade, starter),
                 Preferences(facade),
+                ImageActions(client, facade, starter),
                 Account(facade),
                 Moderation(facade),
                 Administration(client, facade),
