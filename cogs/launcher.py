@@ -32,6 +32,7 @@ from cogs.admin import Administration
 from cogs.client import ImagineBot, Parts
 from cogs.delivery import DiscordEvents
 from cogs.help import Help
+from cogs.history import History
 from cogs.image_actions import ImageActions
 from cogs.imagine import Imagine
 from cogs.mod import Moderation
@@ -68,6 +69,7 @@ def build_client(
                 Remix(facade, starter),
                 Preferences(facade),
                 ImageActions(client, facade, starter),
+                History(facade),
                 Account(facade),
                 Moderation(facade),
                 Administration(client, facade),
