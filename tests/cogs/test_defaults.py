@@ -101,3 +101,15 @@ async def test_channel_defaults_are_for_moderators_and_can_be_cleared(make_rig: 
     await mod(rig, "defaults", aspect="9:16")
     cleared = await mod(rig, "defaults", clear=True)
     assert fields(cleared)["Aspect"] == "not set"
+
+
+async def test_channel_defaults_changes_are_audited(make_rig: RigFactory) -> None:
+    rig = await make_rig("fal")
+    await mod(rig, "defaults", aspect="9:16")
+    await mod(rig, "allow", "private")
+    [embed] = (await mod(rig, "audit")).embeds
+    lines = embed["description"].splitlines()
+    assert lines[0].endswith(f"<@{MOD}>: private results allowed no → **yes**")
+    assert lines[1].endswith(
+        f"<@{MOD}>: defaults of <#{rig.channel.id}>: aspect_ratio none → **9:16**"
+    )
