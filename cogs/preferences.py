@@ -67,11 +67,13 @@ class PrefSelect(
 ):
     """One of the member's defaults, chosen from a list (first entry: not set)."""
 
-    def __init__(self, field: str, current: Any = None) -> None:
+    def __init__(
+        self, field: str, current: Any = None, choices: list[tuple[str, str]] | None = None
+    ) -> None:
         options = [discord.SelectOption(label="not set", value=UNSET, default=current is None)]
         options += [
             discord.SelectOption(label=label, value=value, default=str(current) == value)
-            for label, value in _CHOICES[field][:24]
+            for label, value in (choices or _CHOICES[field])[:24]
         ]
         select: discord.ui.Select = discord.ui.Select(
             custom_id=f"prefs:{field}", options=options, placeholder=field
@@ -125,10 +127,10 @@ class PrefButton(
         interaction.client.dispatch(CHANGED, interaction, {f"_{self.action}": True})
 
 
-def panel_view(saved: Defaults) -> discord.ui.View:
-    """Four selects and the Raw and Reset buttons."""
+def panel_view(saved: Defaults, ratios: list[str]) -> discord.ui.View:
+    """Four selects (the aspects the enabled providers can make) and Raw and Reset."""
     view = discord.ui.View(timeout=None)
-    view.add_item(PrefSelect("aspect", saved.aspect_ratio))
+    view.add_item(PrefSelect("aspect", saved.aspect_ratio, [(r, r) for r in ratios]))
     view.add_item(PrefSelect("format", saved.output_format))
     view.add_item(PrefSelect("count", saved.count))
     view.add_item(PrefSelect("private", saved.private))
@@ -150,7 +152,7 @@ class Preferences(commands.Cog):
         saved = await self.facade.member_defaults(interaction.guild_id or 0, interaction.user.id)
         await interaction.response.send_message(
             embed=panel_embed(saved),
-            view=panel_view(saved),
+            view=panel_view(saved, self.facade.aspect_ratios()),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -176,7 +178,7 @@ class Preferences(commands.Cog):
             except ValueError as exc:
                 raise NotAllowed(f"That is not allowed: {exc}") from exc
             await interaction.response.edit_message(
-                embed=panel_embed(saved), view=panel_view(saved)
+                embed=panel_embed(saved), view=panel_view(saved, self.facade.aspect_ratios())
             )
         except NotAllowed as exc:
             await errors.tell(interaction, exc, "/settings")
