@@ -137,6 +137,31 @@ PRICE_PER_IMAGE = Limit(
     label="Price per image",
     description="Credits one image costs",
 )
+# How strongly the chosen image steers a Vary (0: not at all, 1: as closely as the provider
+# can); set by the operator, the same in every server (issue 15).
+VARY_SUBTLE = Limit(
+    name="vary_subtle_strength",
+    variable="VARY_SUBTLE_STRENGTH",
+    option="",
+    default=0.8,
+    low=0,
+    high=1,
+    whole=False,
+    label="Vary (Subtle) reference strength",
+    description="How closely Vary (Subtle) keeps to the chosen image",
+)
+VARY_STRONG = Limit(
+    name="vary_strong_strength",
+    variable="VARY_STRONG_STRENGTH",
+    option="",
+    default=0.4,
+    low=0,
+    high=1,
+    whole=False,
+    label="Vary (Strong) reference strength",
+    description="How closely Vary (Strong) keeps to the chosen image (lower: freer)",
+)
+MAX_SUFFIX_CHARS = 200  # a channel's pinned prompt suffix (/mod defaults)
 LIMITS_BY_OPTION: dict[str, Limit] = {limit.option: limit for limit in GUILD_LIMITS}
 
 

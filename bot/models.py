@@ -10,7 +10,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import InvalidRequest
-from bot.limits import DAILY_ALLOWANCE, LIMITS_BY_NAME
+from bot.limits import DAILY_ALLOWANCE, LIMITS_BY_NAME, MAX_SUFFIX_CHARS
 
 ASPECT_RATIOS: tuple[str, ...] = (
     "21:9",
@@ -301,6 +301,7 @@ class GuildSettings(BaseModel):
     allowed_channels: tuple[int, ...] = ()
     denied_channels: tuple[int, ...] = ()
     moderator_role_id: int | None = None
+    private_allowed: bool = False  # members may generate privately (/mod private)
 
     @model_validator(mode="after")
     def _ceiling_not_below_floor(self) -> Self:
@@ -316,3 +317,39 @@ class GuildSettings(BaseModel):
         if channel_id in self.denied_channels:
             return False
         return not self.allowed_channels or channel_id in self.allowed_channels
+
+
+class Privacy(StrEnum):
+    """Where a member's result goes: the channel, only their eyes, or their direct messages."""
+
+    OFF = "off"
+    EPHEMERAL = "ephemeral"
+    DM = "dm"
+
+
+class Defaults(BaseModel):
+    """Saved answers for options left out of /imagine: a member's own, or a channel's.
+
+    Unset fields (None) defer to the next level; ``suffix`` is a channel's pinned prompt
+    ending. The Discord layer resolves them into a plain GenerationRequest.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    aspect_ratio: str | None = None
+    raw: bool | None = None
+    output_format: OutputFormat | None = None
+    count: int | None = Field(default=None, ge=1, le=MAX_IMAGES)
+    private: Privacy | None = None
+    suffix: str | None = Field(default=None, max_length=MAX_SUFFIX_CHARS)
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _known_ratio(cls, value: str | None) -> str | None:
+        if value is not None and value not in ASPECT_RATIOS:
+            raise ValueError(f"{value!r} is not a supported aspect ratio")
+        return value
+
+    def set_fields(self) -> dict[str, Any]:
+        """The fields that hold a value (what this level decides)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -21,6 +21,8 @@ from bot.limits import (
     LIMITS_BY_NAME,
     NSFW_THRESHOLD,
     PRICE_PER_IMAGE,
+    VARY_STRONG,
+    VARY_SUBTLE,
 )
 from bot.models import MAX_TOLERANCE
 from bot.origins import BadOrigin, Origin, parse_origin
@@ -100,6 +102,9 @@ class Settings(BaseSettings):
     nsfw_check: bool = True
     nsfw_threshold: float = Field(default=NSFW_THRESHOLD, gt=0.0, le=1.0)
     daily_allowance: int = DAILY_ALLOWANCE.field()
+    # Remix (issue 15): the reference strength of Vary (Subtle) and Vary (Strong).
+    vary_subtle_strength: float = VARY_SUBTLE.field()
+    vary_strong_strength: float = VARY_STRONG.field()
     # The operator's default for each per-server limit (bot.limits has their one home).
     guild_jobs_per_minute: float = LIMITS_BY_NAME["jobs_per_minute"].field()
     guild_burst: int = LIMITS_BY_NAME["burst"].field()

@@ -28,6 +28,7 @@ SETTING_LABELS: dict[str, str] = {
     "allowed_channels": "allowed channels",
     "denied_channels": "denied channels",
     "moderator_role_id": "moderator role",
+    "private_allowed": "private results allowed",
     **{limit.name: limit.label.lower() for limit in GUILD_LIMITS},
 }
 
@@ -63,6 +64,14 @@ def what_changed(entry: AuditEntry) -> str:
             for key, value in sorted(after.items())
         ]
         return "; ".join(parts) or "settings (no change)"
+    if entry.action.startswith("defaults:") and isinstance(after, dict):
+        old = before if isinstance(before, dict) else {}
+        parts = [
+            f"{key} {escaped(_value(key, old.get(key)))} → **{escaped(_value(key, value))}**"
+            for key, value in sorted(after.items())
+        ]
+        channel = entry.action.partition(":")[2]
+        return f"defaults of <#{channel}>: " + ("; ".join(parts) or "no change")
     if entry.action == "block":
         return f"blocked “{escaped(str(after))}”"
     if entry.action == "unblock":

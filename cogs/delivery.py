@@ -44,6 +44,8 @@ TOKEN_LIFE = 15 * 60
 TOKEN_MARGIN = 30.0
 # Discord error codes after which the interaction's message can no longer be edited.
 INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE = 50027, 10015, 10008
+CANNOT_DM = 50007  # the member takes no direct messages from the bot
+SENT_BY_DM = "📬 Your image is in your direct messages."
 
 
 @dataclass
@@ -109,11 +111,14 @@ class DiscordEvents:
             self._file(job, i, u, p.spoiler)
             for i, (u, p) in enumerate(zip(uploads, plan.post, strict=True))
         ]
+        if reply.private:
+            await self._deliver_privately(job, reply.private, embed=embed, files=files, view=view)
+            return
         try:
             if self._token_alive(job):
                 try:
                     # discord.py's stubs type message_id as int; Discord takes "@original".
-                    await self._webhook(job).edit_message(  # type: ignore[call-overload]
+                    sent = await self._webhook(job).edit_message(  # type: ignore[call-overload]
                         "@original",
                         content=None,
                         embed=embed,
@@ -121,6 +126,7 @@ class DiscordEvents:
                         view=view,
                         allowed_mentions=NO_MENTIONS,
                     )
+                    await self._remember_image(job, sent)
                     return
                 except discord.HTTPException as exc:
                     if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE):
@@ -131,6 +137,47 @@ class DiscordEvents:
         except discord.HTTPException as exc:
             raise _delivery_error(exc) from exc
         await self._remove_status(job)
+
+    async def _deliver_privately(self, job: Job, privacy: str, **message: Any) -> None:
+        """A private result: by direct message when asked (a refused DM falls back to the
+        ephemeral answer), else as the ephemeral answer; never in the channel."""
+        alive = self._token_alive(job)
+        if privacy == "dm" or not alive:
+            try:
+                channel = await self.client.create_dm(discord.Object(job.user_id))
+                sent = await channel.send(**message, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                if exc.code != CANNOT_DM or not alive:
+                    raise _delivery_error(exc) from exc
+                log.info("job %d: the member takes no direct messages; shown to them alone", job.id)
+                for file in message["files"]:
+                    file.reset()
+            else:
+                await self._remember_image(job, sent)
+                if alive:
+                    with contextlib.suppress(discord.HTTPException):
+                        await self._webhook(job).edit_message(  # type: ignore[call-overload]
+                            "@original", content=SENT_BY_DM, allowed_mentions=NO_MENTIONS
+                        )
+                return
+        try:
+            sent = await self._webhook(job).edit_message(  # type: ignore[call-overload]
+                "@original",
+                content=None,
+                embed=message["embed"],
+                attachments=message["files"],
+                view=message["view"],
+                allowed_mentions=NO_MENTIONS,
+            )
+        except discord.HTTPException as exc:
+            raise _delivery_error(exc) from exc
+        await self._remember_image(job, sent)
+
+    async def _remember_image(self, job: Job, sent: discord.Message) -> None:
+        """Keep the first image's link for /history's thumbnail."""
+        if sent.attachments:
+            stored = Reply.of_job(job).but(result_url=sent.attachments[0].url).stored()
+            await self.facade.set_context(job.id, stored)
 
     async def finished(self, job: Job) -> None:
         """A job that ended without images: its status goes, the member is told why, privately."""

@@ -32,6 +32,9 @@ COMMANDS = (
     f"{MAX_PROMPT_CHARS} characters\n"
     "`/credits` your balance, allowance and recent movements\n"
     "`/queue` your waiting and running images, with Cancel buttons\n"
+    "`/settings` your own defaults for /imagine here\n"
+    "`/history` your recent images · `/show job_id` post one again\n"
+    "Apps → *Imagine from this image* / *Vary this image* on any message with an image\n"
     "`/help` this page"
 )
 OPTIONS = (
@@ -41,7 +44,10 @@ OPTIONS = (
     f"`count` 1–{MAX_IMAGES}\n"
     "A bad value is refused privately, saying what is allowed, and nothing is charged."
 )
-STAFF = "`/mod` safety, NSFW, blocklist, limits, channels, bans, audit log, settings"
+STAFF = (
+    "`/mod` safety, NSFW, blocklist, limits, channels, bans, audit log, settings, "
+    "channel defaults, private results"
+)
 ADMINS = "`/admin` usage, export, grants, allowance, prices, moderator role, providers"
 
 

@@ -21,15 +21,16 @@ from bot.models import (
     MAX_PROMPT_CHARS,
     MAX_SEED,
     GenerationRequest,
+    Privacy,
     ReferenceImage,
 )
-from bot.pipeline.facade import Facade, Submission
+from bot.pipeline.facade import Facade
 from cogs import errors
 from cogs.checks import is_moderator
-from cogs.delivery import DiscordEvents
 from cogs.render import CANCEL_CONFIRMED
 from cogs.reply import Reply
-from cogs.views import CLICKED, OWNER_ONLY
+from cogs.starter import Starter
+from cogs.views import CLICKED, OWNER_ONLY, REMIX
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,11 @@ FORMATS = [
     app_commands.Choice(name="JPEG", value="jpeg"),
     app_commands.Choice(name="PNG", value="png"),
 ]
-
-
-def is_age_restricted(channel: Any) -> bool:
-    """Age-restricted channel (threads follow their parent)."""
-    check = getattr(channel, "is_nsfw", None)
-    return bool(check()) if callable(check) else False
+PRIVACY = [
+    app_commands.Choice(name="off (posted in the channel)", value="off"),
+    app_commands.Choice(name="only me (ephemeral)", value="ephemeral"),
+    app_commands.Choice(name="direct message", value="dm"),
+]
 
 
 def reference_from(attachment: discord.Attachment | None) -> ReferenceImage | None:
@@ -60,14 +60,14 @@ def reference_from(attachment: discord.Attachment | None) -> ReferenceImage | No
 class Imagine(commands.Cog):
     """Making images: /imagine, Reroll, Raw, Vary, Delete, Cancel.
 
-    ``bot`` is the client whose command tree gets /imagine; ``events`` shows each admitted
-    job's status message.
+    ``bot`` is the client whose command tree gets /imagine; ``starter`` admits the jobs.
+    Options left out follow the member's /settings, then the channel's /mod defaults.
     """
 
-    def __init__(self, bot: commands.Bot, facade: Facade, events: DiscordEvents) -> None:
+    def __init__(self, bot: commands.Bot, facade: Facade, starter: Starter) -> None:
         self.bot = bot
         self.facade = facade
-        self.events = events
+        self.starter = starter
 
     async def cog_load(self) -> None:
         """Register /imagine with the aspect ratios the enabled providers offer."""
@@ -85,71 +85,50 @@ class Imagine(commands.Cog):
         @app_commands.guild_only()
         @app_commands.describe(
             prompt="What to draw",
-            aspect=f"Shape of the image (default {default_ratio})",
+            aspect=f"Shape of the image (default: yours, the channel's, or {default_ratio})",
             raw="Raw mode: a less processed, more natural look",
             seed="Seed for a repeatable image",
             format="File format (default JPEG)",
             reference="An image the result should resemble",
             reference_strength="How strongly the reference steers the result, 0 to 1 (default 0.1)",
             count=f"How many images, 1 to {MAX_IMAGES}",
+            private="Where the result goes (if this server allows private results)",
         )
         @app_commands.choices(
-            aspect=[app_commands.Choice(name=r, value=r) for r in ratios], format=FORMATS
+            aspect=[app_commands.Choice(name=r, value=r) for r in ratios],
+            format=FORMATS,
+            private=PRIVACY,
         )
         async def imagine(
             interaction: discord.Interaction,
             prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
-            aspect: str = default_ratio,
-            raw: bool = False,
+            aspect: str | None = None,
+            raw: bool | None = None,
             seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
-            format: str = "jpeg",
+            format: str | None = None,
             reference: discord.Attachment | None = None,
             reference_strength: app_commands.Range[float, 0.0, 1.0] = 0.1,
-            count: app_commands.Range[int, 1, MAX_IMAGES] = 1,
+            count: app_commands.Range[int, 1, MAX_IMAGES] | None = None,
+            private: str | None = None,
         ) -> None:
             try:
-                request = GenerationRequest.parse(
-                    prompt=prompt,
-                    aspect_ratio=aspect,
-                    raw=raw,
-                    seed=seed,
-                    output_format=format,
-                    reference=reference_from(reference),
-                    reference_strength=reference_strength,
-                    count=count,
-                )
+                explicit = {
+                    "prompt": prompt,
+                    "aspect_ratio": aspect,
+                    "raw": raw,
+                    "seed": seed,
+                    "output_format": format,
+                    "reference": reference_from(reference),
+                    "reference_strength": reference_strength,
+                    "count": count,
+                    "private": private,
+                }
             except InvalidRequest as exc:
                 await errors.tell(interaction, exc, "/imagine")
                 return
-            await cog.start(interaction, request)
+            await cog.starter.with_defaults(interaction, explicit, "/imagine")
 
         return imagine
-
-    async def start(self, interaction: discord.Interaction, request: GenerationRequest) -> None:
-        """Acknowledge at once, admit the job, and make the placeholder its status message."""
-        response = await interaction.response.defer(thinking=True)
-        status_id = response.message_id if response is not None else None
-        reference = request.reference
-        if reference is not None and reference.url is not None:
-            try:
-                await self.facade.check_reference_link(reference.url, reference.content_type)
-            except ImagineError as exc:
-                await errors.tell(interaction, exc, "/imagine reference")
-                return
-        submission = Submission(
-            guild_id=interaction.guild_id or 0,
-            user_id=interaction.user.id,
-            channel_id=interaction.channel_id or 0,
-            request=request,
-            age_restricted=is_age_restricted(interaction.channel),
-            context=Reply.of(interaction, status_id).stored(),
-        )
-        try:
-            admitted = await self.facade.submit(submission)
-        except ImagineError as exc:
-            await errors.tell(interaction, exc, "/imagine")
-            return
-        await self.events.track(admitted.job, admitted.estimate)
 
     @commands.Cog.listener(f"on_{CLICKED}")
     async def on_button(
@@ -157,12 +136,13 @@ class Imagine(commands.Cog):
     ) -> None:
         """Do what a result or status button says (Delete and Cancel: the requester's or a
         moderator's to press)."""
+        if action == REMIX:
+            return  # the remix cog opens its modal
         try:
             job = await self.facade.job(job_id)
             if action in OWNER_ONLY and not await self._may_manage(interaction, job):
                 raise NotYours()
-            if job is None or job.guild_id != interaction.guild_id:
-                raise UnknownJob()
+            job = owned_here(interaction, job)
             if action == "delete":
                 await interaction.response.defer()
                 if interaction.message is not None:
@@ -172,10 +152,8 @@ class Imagine(commands.Cog):
                 await self.facade.cancel(job_id, by=interaction.user.id, moderator=moderator)
                 await interaction.response.send_message(CANCEL_CONFIRMED, ephemeral=True)
             else:
-                await self.start(
-                    interaction,
-                    self._follow_up(job.request, action, job, index, interaction.message),
-                )
+                request = self._follow_up(job.request, action, job, index, interaction.message)
+                await self.starter.start(interaction, request, private=privacy_of(job), source=job)
         except ImagineError as exc:
             await errors.tell(interaction, exc, f"button {action}")
 
@@ -188,8 +166,8 @@ class Imagine(commands.Cog):
         settings = await self.facade.settings(interaction.guild_id or 0)
         return job.guild_id == interaction.guild_id and is_moderator(interaction, settings)
 
-    @staticmethod
     def _follow_up(
+        self,
         request: GenerationRequest,
         action: str,
         job: Job,
@@ -207,4 +185,26 @@ class Imagine(commands.Cog):
             raise NotAllowed(errors.IMAGE_GONE)
         chosen_file = attachments[chosen]
         reference = ReferenceImage(url=chosen_file.url, content_type=chosen_file.content_type)
-        return request.model_copy(update={"reference": reference, "count": 1, "seed": None})
+        update: dict[str, Any] = {"reference": reference, "count": 1, "seed": None}
+        subtle, strong = self.facade.vary_strengths()
+        if action in ("subtle", "strong"):
+            update["reference_strength"] = subtle if action == "subtle" else strong
+        return request.model_copy(update=update)
+
+
+def privacy_of(job: Job) -> Privacy:
+    """Where the job's result went: a follow-up of a private result stays private."""
+    return Privacy(Reply.of_job(job).private or Privacy.OFF)
+
+
+def owned_here(interaction: discord.Interaction, job: Job | None) -> Job:
+    """The job, if this click may act on it: a job of this server; a private job only for its
+    owner (who may click in their direct messages)."""
+    if job is None:
+        raise UnknownJob()
+    private = privacy_of(job) is not Privacy.OFF
+    if private and job.user_id != interaction.user.id:
+        raise NotYours("use the buttons of a private result")
+    if job.guild_id != interaction.guild_id and not (private and interaction.guild_id is None):
+        raise UnknownJob()
+    return job

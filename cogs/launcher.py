@@ -32,8 +32,13 @@ from cogs.admin import Administration
 from cogs.client import ImagineBot, Parts
 from cogs.delivery import DiscordEvents
 from cogs.help import Help
+from cogs.history import History
+from cogs.image_actions import ImageActions
 from cogs.imagine import Imagine
 from cogs.mod import Moderation
+from cogs.preferences import PrefButton, Preferences, PrefSelect
+from cogs.remix import Remix
+from cogs.starter import Starter
 from cogs.views import JobButton
 
 log = logging.getLogger(__name__)
@@ -56,16 +61,21 @@ def build_client(
 
     def assemble(client: ImagineBot) -> Parts:
         events = DiscordEvents(client, facade, edit_every=edit_every, clock=clock)
+        starter = Starter(facade, events)
         return Parts(
             events=events,
             cogs=(
-                Imagine(client, facade, events),
+                Imagine(client, facade, starter),
+                Remix(facade, starter),
+                Preferences(facade),
+                ImageActions(client, facade, starter),
+                History(facade),
                 Account(facade),
                 Moderation(facade),
                 Administration(client, facade),
                 Help(facade),
             ),
-            buttons=(JobButton,),
+            buttons=(JobButton, PrefSelect, PrefButton),
         )
 
     return ImagineBot(

@@ -22,6 +22,7 @@ from bot.pipeline.facade import Facade
 from bot.safety import MAX_PHRASE_CHARS
 from cogs.audit_view import PER_PAGE, audit_embed
 from cogs.checks import is_moderator
+from cogs.mod_defaults import ChannelDefaultsCommands
 from cogs.mod_support import (
     MAX_REASON_CHARS,
     MESSAGE_LIMIT,
@@ -58,8 +59,14 @@ NOT_A_MODERATOR = (
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class Moderation(commands.GroupCog, group_name="mod", group_description="Moderator settings"):
-    """The /mod group: safety, nsfw, blocklist, limits, channel, ban, unban, audit, show."""
+class Moderation(
+    ChannelDefaultsCommands,
+    commands.GroupCog,
+    group_name="mod",
+    group_description="Moderator settings",
+):
+    """The /mod group: safety, nsfw, blocklist, limits, channel, ban, unban, audit, show;
+    defaults and private (``cogs.mod_defaults``)."""
 
     blocklist = app_commands.Group(name="blocklist", description="Phrases refused in prompts")
     channel = app_commands.Group(name="channel", description="Where the bot works")

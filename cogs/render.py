@@ -21,6 +21,7 @@ from bot.models import JobStatus
 from bot.pipeline.facade import Estimate
 from bot.safety import DeliveryPlan
 from bot.text import inert
+from cogs.choices import applied_text
 
 PROMPT_PREVIEW = 120
 COLOUR = discord.Colour(0x5865F2)
@@ -140,6 +141,9 @@ def result_embed(
     embed.add_field(name="Time", value=f"{seconds:.1f} s")
     if request.raw:
         embed.add_field(name="Raw", value="on")
+    applied, suffix = job.context.get("applied"), job.context.get("suffix")
+    if applied and (shown := applied_text(applied, request, suffix)):
+        embed.add_field(name="Defaults applied", value=public_prompt(shown, 1000), inline=False)
     if job.result and job.result.enhanced_prompt:
         embed.add_field(
             name="Enhanced prompt",

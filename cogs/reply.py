@@ -29,6 +29,10 @@ class Reply:
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
     result_message_id: int | None = None
     untold: str | None = None
+    private: str | None = None  # "ephemeral" or "dm": the result is for the member alone
+    applied: dict[str, str] | None = None  # option → whose default filled it in
+    suffix: str | None = None  # the channel's pinned suffix, when it was appended
+    result_url: str | None = None  # the first image as posted (a /history thumbnail)
 
     @classmethod
     def of(cls, interaction: discord.Interaction, status_message_id: int | None) -> Reply:

@@ -1,12 +1,14 @@
 """The buttons under results and status messages; they work after a restart.
 
 Every button is one ``DynamicItem`` whose ``custom_id`` names the action and the
-job (``imagine:reroll:42``, ``imagine:vary:42:2``), so discord.py routes clicks on
+job (``imagine:reroll:42``, ``imagine:subtle:42:2``), so discord.py routes clicks on
 messages sent before a restart. A click is dispatched as the client event
 ``job_button`` (``on_job_button(interaction, action, job_id, index)``), which the
 /imagine cog listens to: the button knows no cog and no client. Reroll, Raw and Vary
-start a new job for whoever clicks (and charge them); Delete and Cancel (``OWNER_ONLY``)
-are for the requester or a moderator.
+(Subtle, Strong; plain ``vary`` on messages from before them) start a new job for whoever
+clicks (and charge them); Edit opens the remix modal (``cogs.remix``); Delete and Cancel
+(``OWNER_ONLY``) are for the requester or a moderator. On a private result every button is
+its owner's alone.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import discord
 from bot.jobs import Job
 
 OWNER_ONLY = frozenset({"delete", "cancel"})
+REMIX = "edit"  # opens a modal (cogs.remix) instead of starting a job at once
 CLICKED = "job_button"  # the client event a click becomes
 
 _LOOK: dict[str, tuple[str, discord.ButtonStyle]] = {
     "reroll": ("🔁 Reroll", discord.ButtonStyle.primary),
     "raw": ("Raw", discord.ButtonStyle.secondary),
     "vary": ("🎲 Vary", discord.ButtonStyle.secondary),
+    "subtle": ("🎲 Vary (Subtle)", discord.ButtonStyle.secondary),
+    "strong": ("🎲 Vary (Strong)", discord.ButtonStyle.secondary),
+    "edit": ("🖋 Edit", discord.ButtonStyle.secondary),
     "delete": ("🗑️ Delete", discord.ButtonStyle.danger),
     "cancel": ("✖ Cancel", discord.ButtonStyle.danger),
 }
@@ -32,7 +38,7 @@ _LOOK: dict[str, tuple[str, discord.ButtonStyle]] = {
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"imagine:(?P<action>reroll|raw|vary|delete|cancel):(?P<job>[0-9]+)(?::(?P<index>[0-9]))?",
+    template=r"imagine:(?P<action>reroll|raw|vary|subtle|strong|edit|delete|cancel):(?P<job>[0-9]+)(?::(?P<index>[0-9]))?",
 ):
     """One action on one job; the job id travels in the custom id."""
 
@@ -64,17 +70,17 @@ class JobButton(
 
 
 def result_view(job: Job, images: int) -> discord.ui.View:
-    """Reroll, Raw on/off, Vary (one per image when several), Delete."""
+    """Reroll, Raw on/off, Edit, Delete; Vary (Subtle) and (Strong) for each image."""
     view = discord.ui.View(timeout=None)
     view.add_item(JobButton("reroll", job.id))
     raw_label = "Raw: on → off" if job.request.raw else "Raw: off → on"
     view.add_item(JobButton("raw", job.id, label=raw_label))
-    if images == 1:
-        view.add_item(JobButton("vary", job.id, 0))
-    else:
-        for i in range(images):
-            view.add_item(JobButton("vary", job.id, i, label=f"🎲 V{i + 1}"))
+    view.add_item(JobButton("edit", job.id))
     view.add_item(JobButton("delete", job.id))
+    for i in range(images):
+        number = "" if images == 1 else f" V{i + 1}"
+        view.add_item(JobButton("subtle", job.id, i, label=f"🎲{number} Subtle"))
+        view.add_item(JobButton("strong", job.id, i, label=f"🎲{number} Strong"))
     return view
 
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.jobs import Job
-from bot.models import ASPECT_RATIOS, GuildSettings
+from bot.models import ASPECT_RATIOS, Defaults, GuildSettings
 from bot.pipeline.estimates import Estimate
 from bot.pipeline.events import PipelineEvents
 from bot.pipeline.guilds import GuildState, phrase_key
+from bot.pipeline.preferences import Preferences
 from bot.pipeline.service import Admitted, Pipeline, Submission
 from bot.providers.capabilities import OWN_FILTER_TOLERANCE, Capabilities
 from bot.providers.health import BreakerState
@@ -98,6 +99,7 @@ class Facade:
         self._guilds = pipeline.guilds
         self._http = http
         self._facts = facts
+        self._preferences = Preferences(pipeline.store, pipeline.clock)
 
     # --- the bot's life -----------------------------------------------------------------
 
@@ -212,6 +214,37 @@ class Facade:
     async def history(self, guild_id: int, user_id: int, *, limit: int) -> list[LedgerEntry]:
         """A member's latest credit movements in a guild, newest first."""
         return await self._pipeline.history(guild_id, user_id, limit=limit)
+
+    # --- saved defaults and history (issue 15) ------------------------------------------
+
+    def vary_strengths(self) -> tuple[float, float]:
+        """The reference strengths of Vary (Subtle) and Vary (Strong), as the operator set them."""
+        operator = self._pipeline.operator
+        return operator.vary_subtle_strength, operator.vary_strong_strength
+
+    async def member_defaults(self, guild_id: int, user_id: int) -> Defaults:
+        """A member's own /imagine defaults in a guild."""
+        return await self._preferences.of_member(guild_id, user_id)
+
+    async def channel_defaults(self, guild_id: int, channel_id: int) -> Defaults:
+        """A channel's /imagine defaults (and pinned prompt suffix)."""
+        return await self._preferences.of_channel(guild_id, channel_id)
+
+    async def change_member_defaults(self, guild_id: int, user_id: int, **changes: Any) -> Defaults:
+        """Change a member's defaults (None clears one); ValueError if one is not allowed."""
+        return await self._preferences.change_member(guild_id, user_id, **changes)
+
+    async def change_channel_defaults(
+        self, guild_id: int, channel_id: int, actor_id: int, **changes: Any
+    ) -> Defaults:
+        """Change a channel's defaults (audited); ValueError if one is not allowed."""
+        return await self._preferences.change_channel(guild_id, channel_id, actor_id, **changes)
+
+    async def job_page(
+        self, guild_id: int, user_id: int, *, page: int, per_page: int
+    ) -> tuple[list[Job], int]:
+        """A page (from 1) of a member's jobs in a guild, newest first, and their total."""
+        return await self._preferences.job_page(guild_id, user_id, page=page, per_page=per_page)
 
     # --- a guild's rules, changed by its staff (each change audited) --------------------
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.handles import Intent
 from bot.jobs import Job
-from bot.models import GeneratedImage, GenerationRequest, GuildSettings, JobStatus
+from bot.models import Defaults, GeneratedImage, GenerationRequest, GuildSettings, JobStatus
 from bot.storage.records import (
     AuditEntry,
     Balance,
@@ -84,6 +84,11 @@ class JobRepository(Protocol):
         limit: int = 50,
     ) -> list[Job]:
         """A member's jobs in a guild, newest first, optionally only some statuses."""
+
+    async def page_of_user(
+        self, guild_id: int, user_id: int, *, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        """A page of a member's jobs in a guild, newest first, and how many they have there."""
 
     async def save_images(self, job_id: int, images: Sequence[GeneratedImage]) -> None:
         """Keep fetched images until delivered (replacing any kept before)."""
@@ -289,6 +294,19 @@ class StateRepository(Protocol):
         """Store or replace a value."""
 
 
+class DefaultsRepository(Protocol):
+    """Saved /imagine defaults (``scope`` "member": a member of the guild, "channel": a
+    channel), one document each; a member's and a channel's are independent rows."""
+
+    async def get(self, guild_id: int, scope: str, target_id: int) -> Defaults:
+        """The saved defaults (nothing set when none were saved)."""
+
+    async def put(
+        self, guild_id: int, scope: str, target_id: int, saved: Defaults, *, at: float
+    ) -> None:
+        """Store or replace them whole (nothing set: forget them)."""
+
+
 class Transaction(Protocol):
     """One atomic unit of work over every repository."""
 
@@ -312,6 +330,9 @@ class Transaction(Protocol):
 
     @property
     def state(self) -> StateRepository: ...
+
+    @property
+    def defaults(self) -> DefaultsRepository: ...
 
 
 Unit = Callable[[Transaction], Awaitable[T]]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from bot.handles import Intent
 from bot.jobs import Job
-from bot.models import GeneratedImage, GenerationRequest, GuildSettings, JobStatus
+from bot.models import Defaults, GeneratedImage, GenerationRequest, GuildSettings, JobStatus
 from bot.storage.records import (
     AuditEntry,
     Balance,
@@ -100,6 +100,15 @@ class SqlJobs(_Repository):
         """See ``JobRepository.of_user``."""
         found: list[Job] = await self._call(
             self._sql.jobs.of_user, guild_id, user_id, statuses, limit=limit
+        )
+        return found
+
+    async def page_of_user(
+        self, guild_id: int, user_id: int, *, offset: int, limit: int
+    ) -> tuple[list[Job], int]:
+        """See ``JobRepository.page_of_user``."""
+        found: tuple[list[Job], int] = await self._call(
+            self._sql.history.page, guild_id, user_id, offset=offset, limit=limit
         )
         return found
 
@@ -432,6 +441,21 @@ class SqlState(_Repository):
         await self._call(self._sql.state.put, key, value, at=at)
 
 
+class SqlDefaults(_Repository):
+    """DefaultsRepository over an engine's SQL."""
+
+    async def get(self, guild_id: int, scope: str, target_id: int) -> Defaults:
+        """See ``DefaultsRepository.get``."""
+        found: Defaults = await self._call(self._sql.defaults.get, guild_id, scope, target_id)
+        return found
+
+    async def put(
+        self, guild_id: int, scope: str, target_id: int, saved: Defaults, *, at: float
+    ) -> None:
+        """See ``DefaultsRepository.put``."""
+        await self._call(self._sql.defaults.put, guild_id, scope, target_id, saved, at=at)
+
+
 class SqlTransaction:
     """Every repository over one transaction of an engine."""
 
@@ -443,3 +467,4 @@ class SqlTransaction:
         self.reports = SqlReports(call, sql)
         self.tasks = SqlTasks(call, sql)
         self.state = SqlState(call, sql)
+        self.defaults = SqlDefaults(call, sql)

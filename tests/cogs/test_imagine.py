@@ -163,7 +163,7 @@ async def test_buttons_work_after_a_restart(make_rig: RigFactory) -> None:
     sent = [r.body for r in rig.providers["fal"].requests if r.method == "POST"]
     assert (sent[2]["raw"], sent[2]["seed"]) == (True, 7)
 
-    vary = next(i for i in result.custom_ids() if i.startswith("imagine:vary:"))
+    vary = next(i for i in result.custom_ids() if i.startswith("imagine:subtle:"))
     varied = await rig.outcome(await _click(rig, result, vary, ALICE))
     assert len(varied.attachments) == 1
     sent = [r.body for r in rig.providers["fal"].requests if r.method == "POST"]

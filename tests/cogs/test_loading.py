@@ -46,6 +46,7 @@ async def test_every_cog_loads_and_registers_its_commands(service: Service) -> N
         "reference",
         "reference_strength",
         "count",
+        "private",
     ]
     aspects = [c.value for c in options["aspect"].choices]
     assert aspects == ["16:9", "4:3", "1:1", "3:4", "9:16"], "only what WaveSpeed can make"

@@ -92,6 +92,7 @@ async def test_discord_is_told_to_show_mod_only_to_manage_server(make_rig: RigFa
     names = {option["name"]: option for option in command["options"]}
     assert set(names) == {
         "safety", "nsfw", "blocklist", "limits", "channel", "ban", "unban", "audit", "show",
+        "defaults", "private",
     }  # fmt: skip
     assert {o["name"] for o in names["blocklist"]["options"]} == {"add", "remove", "list"}
     assert {o["name"] for o in names["channel"]["options"]} == {"allow", "deny", "reset"}

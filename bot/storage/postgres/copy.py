@@ -37,6 +37,7 @@ TABLES = (
     "bans",
     "audit_log",
     "bot_state",
+    "saved_defaults",
     "provider_tasks",
 )
 IDENTITIES = ("jobs", "ledger_movements", "ledger", "audit_log", "provider_tasks")

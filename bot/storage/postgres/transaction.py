@@ -9,7 +9,17 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from bot.storage.postgres import audit, guilds, jobs, ledger, reports, state, tasks  # noqa: F401
+from bot.storage.postgres import (  # noqa: F401
+    audit,
+    defaults,
+    guilds,
+    history,
+    jobs,
+    ledger,
+    reports,
+    state,
+    tasks,
+)
 from bot.storage.repositories import Call, SqlTransaction
 
 T = TypeVar("T")

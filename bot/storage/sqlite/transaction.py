@@ -13,7 +13,17 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from bot.storage.repositories import Call, SqlTransaction
-from bot.storage.sqlite import audit, guilds, jobs, ledger, reports, state, tasks  # noqa: F401
+from bot.storage.sqlite import (  # noqa: F401
+    audit,
+    defaults,
+    guilds,
+    history,
+    jobs,
+    ledger,
+    reports,
+    state,
+    tasks,
+)
 
 T = TypeVar("T")
 SQL = sys.modules[__name__]

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .bodies import DiscordError, read_body
-from .render import iso
-from .rest import API, json_response
+from .models import FakeAttachment
+from .render import attachment_json, iso
+from .rest import API, json_response, validated
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -30,6 +31,17 @@ class DirectMessage:
     user_id: int
     content: str
     payload: dict[str, Any] = field(repr=False)
+    files: list[FakeAttachment] = field(default_factory=list)
+
+    @property
+    def embeds(self) -> list[dict[str, Any]]:
+        return list(self.payload.get("embeds") or [])
+
+    def custom_ids(self) -> list[str]:
+        """Every button's ``custom_id``, row by row."""
+        rows = self.payload.get("components") or []
+        buttons = [c for row in rows for c in row.get("components", [])]
+        return [c["custom_id"] for c in buttons if "custom_id" in c]
 
 
 class DirectMessages:
@@ -81,8 +93,15 @@ class DirectMessages:
         if user_id in self.closed:
             error = {"message": "Cannot send messages to this user", "code": 50007}
             return json_response(error, 403)
-        payload = (await read_body(request)).payload or {}
-        self.sent.append(DirectMessage(user_id, str(payload.get("content") or ""), payload))
+        body = await read_body(request)
+        path = "/channels/{channel_id}/messages"
+        payload = validated(path, "post", body, schemas=self.fake.check_schemas) or {}
+        files = [
+            self.fake.store_attachment(channel_id, up.filename, up.data, up.content_type)
+            for _, up in sorted(body.uploads.items())
+        ]
+        content = str(payload.get("content") or "")
+        self.sent.append(DirectMessage(user_id, content, payload, files))
         self._changed.set()
         return json_response(
             {
@@ -97,7 +116,7 @@ class DirectMessages:
                 "mention_everyone": False,
                 "mentions": [],
                 "mention_roles": [],
-                "attachments": [],
+                "attachments": [attachment_json(f) for f in files],
                 "embeds": payload.get("embeds") or [],
                 "pinned": False,
                 "flags": 0,

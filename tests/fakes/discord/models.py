@@ -27,7 +27,7 @@ DEFAULT_PERMISSIONS = sum(
 ADMINISTRATOR = 1 << 3
 ALL_PERMISSIONS = (1 << 53) - 1
 
-Via = Literal["interaction", "webhook", "bot"]
+Via = Literal["interaction", "webhook", "bot", "user"]
 
 
 @dataclass(eq=False)
@@ -205,7 +205,7 @@ class FakeInteraction:
 
     id: int
     token: str
-    type: int  # 2 application command, 3 component
+    type: int  # 2 application command, 3 component, 5 modal submit
     guild: FakeGuild
     channel: FakeChannel
     user_id: int
@@ -218,6 +218,7 @@ class FakeInteraction:
     original: FakeMessage | None = field(default=None, repr=False)
     followups: list[FakeMessage] = field(default_factory=list, repr=False)
     callbacks: list[CallbackAttempt] = field(default_factory=list, repr=False)
+    modal: dict[str, Any] | None = field(default=None, repr=False)  # a type 9 answer's data
     _acked: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property

@@ -19,6 +19,7 @@ from aiohttp import web
 from .commands import FileSpec, command_json, slash_data
 from .dms import DirectMessages
 from .gateway import INTENT_GUILD_MESSAGES, GatewaySession, gateway_handler
+from .modals import MemberActions
 from .models import (
     MAX_REQUEST,
     FakeAttachment,
@@ -37,7 +38,7 @@ from .webhooks import InteractionRoutes
 T = TypeVar("T")
 
 
-class FakeDiscord:
+class FakeDiscord(MemberActions):
     """A local Discord for the real discord.py client; see the package docstring."""
 
     def __init__(self, *, check_schemas: bool = True) -> None:

@@ -31,8 +31,9 @@ CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
 EXECUTE = "/webhooks/{webhook_id}/{webhook_token}"
 ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
 MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
-# Callback types each interaction type may answer with (9 is a modal).
-ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}}
+# Callback types each interaction type may answer with (9 is a modal; a modal's submit
+# cannot open another, and updates a message only when the modal came from one).
+ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 5: {4, 5, 6, 7}}
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -112,9 +113,15 @@ class InteractionRoutes:
                 message.payloads.append(payload)
         elif kind in (6, 7):
             message = inter.message
-            assert message is not None
+            if message is None:
+                raise DiscordError(
+                    400, 40094, "This interaction has no message to update",
+                    reason=f"callback type {kind} for a modal not opened from a message",
+                )  # fmt: skip
             if kind == 7:
                 apply_payload(fake, message, data, body.uploads, creating=False)
+        if kind == 9:
+            inter.modal = data
         inter.response_type, inter.ack_delay, inter.original = kind, delay, message
         inter._acked.set()
         if kind in (4, 5):
