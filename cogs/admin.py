@@ -24,6 +24,7 @@ from bot.errors import InvalidRequest
 from bot.exports import ledger_csv
 from bot.limits import DAILY_ALLOWANCE, PRICE_PER_IMAGE
 from bot.pipeline.facade import Facade
+from bot.text import N_, Phrase
 from cogs.admin_usage import (
     PERIOD_CHOICES,
     grant_text,
@@ -46,7 +47,9 @@ def _check_range(value: int, low: int, high: int, field: str) -> None:
     """Discord's client enforces option ranges, but a crafted request need not."""
     if not low <= value <= high:
         raise InvalidRequest(
-            f"{value} is out of range", field=field, allowed=f"a whole number from {low} to {high}"
+            Phrase(N_("{value} is out of range"), value=value),
+            field=field,
+            allowed=Phrase(N_("a whole number from {low} to {high}"), low=low, high=high),
         )
 
 
@@ -168,9 +171,13 @@ class AdminCommands(app_commands.Group):
         """Granted credits never expire; taking back stops at what the member still has."""
         _check_range(amount, -MAX_GRANT, MAX_GRANT, "amount")
         if amount == 0:
-            raise InvalidRequest("0 changes nothing", field="amount", allowed="a non-zero number")
+            raise InvalidRequest(
+                Phrase(N_("0 changes nothing")),
+                field="amount",
+                allowed=Phrase(N_("a non-zero number")),
+            )
         if member.bot:
-            raise InvalidRequest("bots don't make images", field="member")
+            raise InvalidRequest(Phrase(N_("bots don't make images")), field="member")
         await interaction.response.defer(ephemeral=True, thinking=True)
         applied = await self.facade.grant(
             interaction.guild_id or 0, interaction.user.id, member.id, amount, (note or "")[:200]
@@ -223,7 +230,9 @@ class AdminCommands(app_commands.Group):
         enabled = [p.name for p in self.facade.providers()]
         if provider not in enabled:
             raise InvalidRequest(
-                f"{provider!r} is not enabled", field="provider", allowed=", ".join(enabled)
+                Phrase(N_("{provider} is not enabled"), provider=repr(provider)),
+                field="provider",
+                allowed=", ".join(enabled),
             )
         _check_range(credits, 0, MAX_PRICE, "credits")
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -250,11 +259,13 @@ class AdminCommands(app_commands.Group):
     ) -> None:
         """Set, clear or show the moderator role (Manage Server always may use /mod)."""
         if role is not None and clear:
-            raise InvalidRequest("give a role or clear, not both", field="role")
+            raise InvalidRequest(Phrase(N_("give a role or clear, not both")), field="role")
         guild = interaction.guild_id or 0
         if role is not None and role.id == guild:
             raise InvalidRequest(
-                "@everyone would make every member a moderator", field="role", allowed="a role"
+                Phrase(N_("@everyone would make every member a moderator")),
+                field="role",
+                allowed=Phrase(N_("a role")),
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         if role is None and not clear:

@@ -27,6 +27,7 @@ from bot.pipeline.facade import Facade, Submission
 from cogs import errors
 from cogs.checks import is_moderator
 from cogs.delivery import DiscordEvents
+from cogs.i18n import tr
 from cogs.render import CANCEL_CONFIRMED
 from cogs.reply import Reply
 from cogs.views import CLICKED, OWNER_ONLY
@@ -170,7 +171,9 @@ class Imagine(commands.Cog):
             elif action == "cancel":
                 moderator = job.user_id != interaction.user.id
                 await self.facade.cancel(job_id, by=interaction.user.id, moderator=moderator)
-                await interaction.response.send_message(CANCEL_CONFIRMED, ephemeral=True)
+                await interaction.response.send_message(
+                    tr(interaction.locale, CANCEL_CONFIRMED), ephemeral=True
+                )
             else:
                 await self.start(
                     interaction,

@@ -20,6 +20,7 @@ from bot.limits import GUILD_LIMITS, LIMITS_BY_NAME, LIMITS_BY_OPTION
 from bot.models import MAX_TOLERANCE, GuildSettings, NsfwPolicy
 from bot.pipeline.facade import Facade
 from bot.safety import MAX_PHRASE_CHARS
+from bot.text import N_, Phrase
 from cogs.audit_view import PER_PAGE, audit_embed
 from cogs.checks import is_moderator
 from cogs.mod_support import (
@@ -50,7 +51,7 @@ MAX_AUDIT_PAGE = 10_000
 _JPM, _BURST = LIMITS_BY_NAME["jobs_per_minute"], LIMITS_BY_NAME["burst"]
 _RUN, _QUEUE = LIMITS_BY_NAME["max_running"], LIMITS_BY_NAME["max_queued"]
 _URUN, _UQUEUE = LIMITS_BY_NAME["user_max_running"], LIMITS_BY_NAME["user_max_queued"]
-NOT_A_MODERATOR = (
+NOT_A_MODERATOR = N_(
     "Only this server's moderators can use /mod (Manage Server, or the moderator role an admin "
     "set). Nothing was changed."
 )
@@ -93,7 +94,9 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
                 interaction.guild_id or 0, interaction.user.id, **changes
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise NotAllowed(f"That is not allowed: {exc} Nothing was changed.") from exc
+            raise NotAllowed(
+                Phrase(N_("That is not allowed: {reason} Nothing was changed."), reason=str(exc))
+            ) from exc
 
     # --- safety ------------------------------------------------------------------------
 
@@ -120,11 +123,17 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             check_operator_ceiling("age_restricted", age_restricted, max_tolerance)
             if age_restricted < tolerance:
                 raise NotAllowed(
-                    f"`age_restricted` ({age_restricted}) can't be below the tolerance "
-                    f"({tolerance}): age-restricted channels are at least as permissive as the "
-                    f"rest of the server. Allowed: a whole number from {tolerance} to "
-                    f"{MAX_TOLERANCE}. "
-                    "Nothing was changed."
+                    Phrase(
+                        N_(
+                            "`age_restricted` ({given}) can't be below the tolerance "
+                            "({tolerance}): age-restricted channels are at least as permissive "
+                            "as the rest of the server. Allowed: a whole number from "
+                            "{tolerance} to {highest}. Nothing was changed."
+                        ),
+                        given=age_restricted,
+                        tolerance=tolerance,
+                        highest=MAX_TOLERANCE,
+                    )
                 )
             changes["nsfw_channel_tolerance"] = age_restricted
         elif tolerance > current.nsfw_channel_tolerance:
@@ -154,7 +163,10 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         """Choose spoiler or block, and whether blocked images are refunded."""
         if policy not in {p.value for p in NsfwPolicy}:
             raise NotAllowed(
-                f"`policy` must be spoiler or block; you gave {policy!r}. Nothing was changed."
+                Phrase(
+                    N_("`policy` must be spoiler or block; you gave {given}. Nothing was changed."),
+                    given=repr(policy),
+                )
             )
         changes: dict[str, Any] = {"nsfw_policy": policy}
         if refund is not None:
@@ -354,10 +366,13 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         reason = reason.strip()
         if not 1 <= len(reason) <= MAX_REASON_CHARS:
             raise NotAllowed(
-                f"`reason` must be 1 to {MAX_REASON_CHARS} characters. Nothing was changed."
+                Phrase(
+                    N_("`reason` must be 1 to {most} characters. Nothing was changed."),
+                    most=MAX_REASON_CHARS,
+                )
             )
         if member.bot:
-            raise NotAllowed("Bots don't generate images; nothing to ban.")
+            raise NotAllowed(Phrase(N_("Bots don't generate images; nothing to ban.")))
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
         previous = (await self.facade.rules(guild)).banned.get(member.id)

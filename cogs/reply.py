@@ -29,6 +29,7 @@ class Reply:
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
     result_message_id: int | None = None
     untold: str | None = None
+    locale: str = "en-US"  # the member's Discord language: later messages are in it too
 
     @classmethod
     def of(cls, interaction: discord.Interaction, status_message_id: int | None) -> Reply:
@@ -40,6 +41,7 @@ class Reply:
             interaction_at=interaction.created_at.timestamp(),
             status_message_id=status_message_id,
             upload_limit=interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT,
+            locale=str(interaction.locale),
         )
 
     @classmethod
