@@ -34,6 +34,7 @@ from cogs.admin_usage import (
     providers_embed,
     usage_embed,
 )
+from cogs.i18n import tr
 from cogs.render import NO_MENTIONS
 
 MAX_GRANT = 1_000_000
@@ -128,9 +129,14 @@ class AdminCommands(app_commands.Group):
         if len(data) > interaction.filesize_limit:
             await self._reply(
                 interaction,
-                f"The export is {len(data) / 2**20:.1f} MiB, over this server's upload limit. "
-                "Choose a shorter period, or ask the operator for "
-                f"`imagine-bot usage --guild {guild} --csv FILE`.",
+                tr(
+                    interaction.locale,
+                    "The export is {size:.1f} MiB, over this server's upload limit. Choose a "
+                    "shorter period, or ask the operator for "
+                    "`imagine-bot usage --guild {guild} --csv FILE`.",
+                    size=len(data) / 2**20,
+                    guild=guild,
+                ),
             )
             return
         day = time.strftime("%Y%m%d", time.gmtime(self.clock()))
@@ -196,11 +202,18 @@ class AdminCommands(app_commands.Group):
             interaction.guild_id or 0, interaction.user.id, daily_allowance=amount
         )
         if after.daily_allowance == 0:
-            text = f"The daily allowance is off (it was {before.daily_allowance})."
+            text = tr(
+                interaction.locale,
+                "The daily allowance is off (it was {before}).",
+                before=before.daily_allowance,
+            )
         else:
-            text = (
-                f"Daily allowance: {before.daily_allowance} → {after.daily_allowance} credits "
-                "per member. It applies from now; credits already given today stay."
+            text = tr(
+                interaction.locale,
+                "Daily allowance: {before} → {after} credits per member. It applies from now; "
+                "credits already given today stay.",
+                before=before.daily_allowance,
+                after=after.daily_allowance,
             )
         await self._reply(interaction, text)
 
@@ -245,8 +258,14 @@ class AdminCommands(app_commands.Group):
         now = self.facade.prices(after)[provider]
         await self._reply(
             interaction,
-            f"Price per image at {provider}: {was} → {now} credits. "
-            "It applies to jobs started from now on.",
+            tr(
+                interaction.locale,
+                "Price per image at {provider}: {before} → {after} credits. It applies to jobs "
+                "started from now on.",
+                provider=provider,
+                before=was,
+                after=now,
+            ),
         )
 
     @app_commands.command(name="modrole", description="The role whose members may use /mod")
@@ -270,21 +289,30 @@ class AdminCommands(app_commands.Group):
         await interaction.response.defer(ephemeral=True, thinking=True)
         if role is None and not clear:
             current = (await self.facade.settings(guild)).moderator_role_id
-            shown = f"<@&{current}>" if current else "not set"
+            shown = f"<@&{current}>" if current else tr(interaction.locale, "not set")
             await self._reply(
                 interaction,
-                f"Moderator role: {shown}. Members with Manage Server may always use /mod.",
+                tr(
+                    interaction.locale,
+                    "Moderator role: {role}. Members with Manage Server may always use /mod.",
+                    role=shown,
+                ),
             )
             return
         new = role.id if role is not None else None
         before, _ = await self.facade.change_settings(
             guild, interaction.user.id, moderator_role_id=new
         )
-        was = f"<@&{before.moderator_role_id}>" if before.moderator_role_id else "none"
+        locale = interaction.locale
+        was = f"<@&{before.moderator_role_id}>" if before.moderator_role_id else tr(locale, "none")
+        mention = f"<@&{new}>"
         text = (
-            f"Moderator role: {was} → <@&{new}>." if new else f"Moderator role cleared (was {was})."
+            tr(locale, "Moderator role: {before} → {after}.", before=was, after=mention)
+            if new
+            else tr(locale, "Moderator role cleared (was {before}).", before=was)
         )
-        await self._reply(interaction, text + " Members with Manage Server may always use /mod.")
+        always = tr(locale, "Members with Manage Server may always use /mod.")
+        await self._reply(interaction, f"{text} {always}")
 
 
 class Administration(commands.Cog):

@@ -23,6 +23,7 @@ from bot.safety import MAX_PHRASE_CHARS
 from bot.text import N_, Phrase
 from cogs.audit_view import PER_PAGE, audit_embed
 from cogs.checks import is_moderator
+from cogs.i18n import tr
 from cogs.mod_support import (
     MAX_REASON_CHARS,
     MESSAGE_LIMIT,
@@ -177,7 +178,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
             change_line("NSFW policy", before.nsfw_policy.value, after.nsfw_policy.value)
             + f" — {POLICY_MEANING[after.nsfw_policy]}",
             change_line("Refund blocked images", before.refund_blocked, after.refund_blocked),
-            "Takes effect from the next /imagine.",
+            tr(interaction.locale, "Takes effect from the next /imagine."),
         ]
         await self._reply(interaction, "\n".join(lines))
 
@@ -199,15 +200,22 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         if not added:
             await self._reply(
                 interaction,
-                f"“{shown}” is already blocked (as `{key}`). Nothing was changed.",
+                tr(
+                    interaction.locale,
+                    "“{phrase}” is already blocked (as `{key}`). Nothing was changed.",
+                    phrase=shown,
+                    key=key,
+                ),
             )
             return
-        await self._reply(
-            interaction,
-            f"Blocked “{shown}” (matched as `{key}`, whatever the case, look-alike letters, "
-            "spaces or dots). Prompts containing it are refused before anything is charged.\n"
-            + change_line("Blocked phrases", count, now),
+        blocked = tr(
+            interaction.locale,
+            "Blocked “{phrase}” (matched as `{key}`, whatever the case, look-alike letters, "
+            "spaces or dots). Prompts containing it are refused before anything is charged.",
+            phrase=shown,
+            key=key,
         )
+        await self._reply(interaction, f"{blocked}\n" + change_line("Blocked phrases", count, now))
 
     @blocklist.command(name="remove", description="Stop refusing a word or phrase")
     @app_commands.describe(phrase="The phrase as listed (any spelling that matches it)")
@@ -224,12 +232,17 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         shown = discord.utils.escape_markdown(phrase.strip())
         if not removed:
             await self._reply(
-                interaction, f"“{shown}” is not on the blocklist. Nothing was changed."
+                interaction,
+                tr(
+                    interaction.locale,
+                    "“{phrase}” is not on the blocklist. Nothing was changed.",
+                    phrase=shown,
+                ),
             )
             return
+        unblocked = tr(interaction.locale, "Unblocked “{phrase}”.", phrase=shown)
         await self._reply(
-            interaction,
-            f"Unblocked “{shown}”.\n" + change_line("Blocked phrases", count, now),
+            interaction, f"{unblocked}\n" + change_line("Blocked phrases", count, now)
         )
 
     @blocklist.command(name="list", description="The blocked words and phrases")
@@ -243,7 +256,9 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         entries = await self.facade.blocklist(guild)
         pages = blocklist_pages([entry.phrase for entry in entries])
         if not pages:
-            await self._reply(interaction, "No phrases are blocked in this server.")
+            await self._reply(
+                interaction, tr(interaction.locale, "No phrases are blocked in this server.")
+            )
             return
         number = min(max(page, 1), len(pages))
         embed = discord.Embed(
@@ -378,11 +393,22 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         previous = (await self.facade.rules(guild)).banned.get(member.id)
         await self.facade.ban(guild, interaction.user.id, member.id, reason)
         escaped = discord.utils.escape_markdown
-        was = "not banned" if previous is None else f"banned ({escaped(previous)})"
+        locale = interaction.locale
+        was = (
+            tr(locale, "not banned")
+            if previous is None
+            else tr(locale, "banned ({reason})", reason=escaped(previous))
+        )
         await self._reply(
             interaction,
-            f"{member.mention}: {was} → **banned** ({escaped(reason)}). "
-            "They are refused by /imagine here, and shown the reason.",
+            tr(
+                locale,
+                "{member}: {was} → **banned** ({reason}). They are refused by /imagine here, "
+                "and shown the reason.",
+                member=member.mention,
+                was=was,
+                reason=escaped(reason),
+            ),
         )
 
     @app_commands.command(name="unban", description="Let a banned member generate images again")
@@ -394,12 +420,23 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
         previous = (await self.facade.rules(guild)).banned.get(member.id)
         lifted = await self.facade.unban(guild, interaction.user.id, member.id)
         if not lifted:
-            await self._reply(interaction, f"{member.mention} is not banned. Nothing was changed.")
+            await self._reply(
+                interaction,
+                tr(
+                    interaction.locale,
+                    "{member} is not banned. Nothing was changed.",
+                    member=member.mention,
+                ),
+            )
             return
         await self._reply(
             interaction,
-            f"{member.mention}: banned ({discord.utils.escape_markdown(previous or '')}) → "
-            "**not banned**. They can use /imagine here again.",
+            tr(
+                interaction.locale,
+                "{member}: banned ({reason}) → **not banned**. They can use /imagine here again.",
+                member=member.mention,
+                reason=discord.utils.escape_markdown(previous or ""),
+            ),
         )
 
     # --- audit -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from bot.errors import ImagineError, InsufficientCredits
 from cogs.catalogues import all_messages, missing, po_path, read_catalogue
 from cogs.errors import user_message
 from cogs.i18n import CATALOGUES, LANGUAGES, tr
-from tests.cogs.conftest import ALICE, RigFactory
+from tests.cogs.conftest import ALICE, MOD, RigFactory
 from tests.fakes.discord import FakeMessage
 
 REFRESH = "run `python -m cogs.catalogues`, translate the new entries, run it again"
@@ -156,3 +156,30 @@ async def test_a_result_and_its_buttons_are_in_the_members_language(make_rig: Ri
     labels = [b.get("label") for row in message.components for b in row.get("components", [])]
     assert "🔁 Relancer" in labels
     assert "🗑️ Supprimer" in labels
+
+
+async def test_a_spanish_moderator_is_answered_in_spanish(make_rig: RigFactory) -> None:
+    rig = await make_rig("fal")
+    listing = await rig.fake.slash(
+        "mod",
+        guild=rig.guild,
+        channel=rig.channel,
+        user_id=MOD,
+        group="blocklist",
+        subcommand="list",
+        locale="es-ES",
+    )
+    await listing.acknowledged()
+    reply = await rig.fake.wait_for(lambda m: m.ephemeral and "bloque" in m.content)
+    assert reply.content == "No hay frases bloqueadas en este servidor."
+    refused = await rig.fake.slash(
+        "mod",
+        guild=rig.guild,
+        channel=rig.channel,
+        user_id=ALICE,
+        subcommand="show",
+        locale="es-419",
+    )
+    await refused.acknowledged()
+    told = await rig.fake.wait_for(lambda m: m.ephemeral and "/mod" in m.content)
+    assert told.content.startswith("Solo los moderadores de este servidor pueden usar /mod")
