@@ -5,8 +5,9 @@ Each error carries what a caller needs to decide (``retryable``, ``failover``,
 fit for a Discord reply, and a ``log_message`` with the details. Details never
 hold an API key: adapters build them from redacted response bodies.
 
-The sentences a member reads about a failure are written here, once; the Discord layer
-(``cogs/errors.py``) only adds how they are shown.
+The sentences a member reads about a failure are written here, once, as ``Phrase``s (an
+English template and its values); the Discord layer (``cogs/errors.py``) shows them in the
+member's language. A new error overrides ``user_phrase``, never ``user_message``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bot.text import N_, Phrase
+
 # What a member is told when something failed that the bot did not expect (a bug): the
 # details go to the operator's log, never to the member.
-UNEXPECTED = "Something went wrong on our side; the operator has been told."
+UNEXPECTED = N_("Something went wrong on our side; the operator has been told.")
 # A job a restart found half-sent, at a provider that cannot be asked whether it arrived.
-RESTARTED_WHILE_SENDING = (
+RESTARTED_WHILE_SENDING = N_(
     "The bot restarted while sending this job to the image provider and could not confirm "
     "whether it arrived, so it was stopped rather than risk paying twice. Nothing was "
     "charged; please try again."
@@ -36,15 +39,22 @@ class ImagineError(Exception):
     failover: bool = False
     retryable: bool = False
 
-    def __init__(self, detail: str = "", *, provider: str | None = None) -> None:
-        super().__init__(detail or type(self).__name__)
-        self.detail = detail
+    def __init__(self, detail: str | Phrase = "", *, provider: str | None = None) -> None:
+        super().__init__(str(detail) or type(self).__name__)
+        # The detail in English for the log; as a Phrase where a member may read it.
+        self.detail = str(detail)
+        self.detail_phrase = detail if isinstance(detail, Phrase) else Phrase(detail)
         self.provider = provider
 
     @property
+    def user_phrase(self) -> Phrase:
+        """What the member who asked is told, shown in their language by the Discord layer."""
+        return Phrase(UNEXPECTED)
+
+    @property
     def user_message(self) -> str:
-        """A short sentence for the member who asked."""
-        return UNEXPECTED
+        """The member's sentence in English (logs, the CLI, the job's stored reason)."""
+        return str(self.user_phrase)
 
     @property
     def log_message(self) -> str:
@@ -58,10 +68,10 @@ class InvalidRequest(ImagineError):
 
     def __init__(
         self,
-        detail: str = "",
+        detail: str | Phrase = "",
         *,
         field: str | None = None,
-        allowed: str | None = None,
+        allowed: str | Phrase | None = None,
         provider: str | None = None,
     ) -> None:
         super().__init__(detail, provider=provider)
@@ -69,12 +79,18 @@ class InvalidRequest(ImagineError):
         self.allowed = allowed
 
     @property
-    def user_message(self) -> str:
+    def user_phrase(self) -> Phrase:
+        detail = self.detail_phrase
         if self.field and self.allowed:
-            return f"`{self.field}` is not valid: {self.detail}. Allowed: {self.allowed}."
+            return Phrase(
+                N_("`{field}` is not valid: {detail}. Allowed: {allowed}."),
+                field=self.field,
+                detail=detail,
+                allowed=self.allowed,
+            )
         if self.field:
-            return f"`{self.field}` is not valid: {self.detail}."
-        return f"That request was refused: {self.detail}."
+            return Phrase(N_("`{field}` is not valid: {detail}."), field=self.field, detail=detail)
+        return Phrase(N_("That request was refused: {detail}."), detail=detail)
 
 
 # The longest wait for a busy provider (a rate limit's Retry-After, a paused breaker) that is
@@ -108,19 +124,22 @@ class NoProviderAvailable(ImagineError):
         return self.retry_after is not None and self.retry_after <= WORTH_WAITING
 
     @property
-    def user_message(self) -> str:
+    def user_phrase(self) -> Phrase:
         if not self.reasons:
-            return "No image provider is configured."
+            return Phrase(N_("No image provider is configured."))
         errors = list(self.errors.values())
         if errors and all(isinstance(e, BadCredentials | OutOfCredit) for e in errors):
-            return errors[0].user_message
+            return errors[0].user_phrase
         if self.retry_after is not None:
-            return (
-                "Every image provider that can make this is busy or paused right now; "
-                f"try again {_wait_words(self.retry_after)}."
+            return Phrase(
+                N_(
+                    "Every image provider that can make this is busy or paused right now; "
+                    "try again {when}."
+                ),
+                when=_wait_words(self.retry_after),
             )
         why = "; ".join(f"{name}: {reason}" for name, reason in self.reasons.items())
-        return f"No provider can make this image: {why}."
+        return Phrase(N_("No provider can make this image: {why}."), why=why)
 
 
 class ProviderError(ImagineError):
@@ -161,8 +180,10 @@ class BadCredentials(ProviderError):
     failover = True
 
     @property
-    def user_message(self) -> str:
-        return "The image provider refused the bot's credentials; the operator has been told."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_("The image provider refused the bot's credentials; the operator has been told.")
+        )
 
 
 class OutOfCredit(ProviderError):
@@ -171,9 +192,12 @@ class OutOfCredit(ProviderError):
     failover = True
 
     @property
-    def user_message(self) -> str:
-        return (
-            "The bot's account at the image provider is out of credit; the operator has been told."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_(
+                "The bot's account at the image provider is out of credit; the operator has "
+                "been told."
+            )
         )
 
 
@@ -184,11 +208,13 @@ class RateLimited(ProviderError):
     retryable = True
 
     @property
-    def user_message(self) -> str:
+    def user_phrase(self) -> Phrase:
         if self.retry_after is not None:
             seconds = max(1, round(self.retry_after))
-            return f"The image provider is busy; try again in about {seconds} s."
-        return "The image provider is busy; try again in a minute."
+            return Phrase(
+                N_("The image provider is busy; try again in about {seconds} s."), seconds=seconds
+            )
+        return Phrase(N_("The image provider is busy; try again in a minute."))
 
 
 class ContentModerated(ProviderError):
@@ -199,8 +225,10 @@ class ContentModerated(ProviderError):
         self.reasons = tuple(reasons)
 
     @property
-    def user_message(self) -> str:
-        return "The provider's safety filter refused this request; try rewording the prompt."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_("The provider's safety filter refused this request; try rewording the prompt.")
+        )
 
 
 class ProviderRejected(InvalidRequest, ProviderError):
@@ -220,8 +248,8 @@ class ProviderRejected(InvalidRequest, ProviderError):
         self.allowed = None
 
     @property
-    def user_message(self) -> str:
-        return f"The image provider refused the request: {self.detail}."
+    def user_phrase(self) -> Phrase:
+        return Phrase(N_("The image provider refused the request: {detail}."), detail=self.detail)
 
 
 class ProviderMisconfigured(ProviderError):
@@ -230,8 +258,8 @@ class ProviderMisconfigured(ProviderError):
     failover = True
 
     @property
-    def user_message(self) -> str:
-        return "An image provider is misconfigured; the operator has been told."
+    def user_phrase(self) -> Phrase:
+        return Phrase(N_("An image provider is misconfigured; the operator has been told."))
 
 
 class Transient(ProviderError):
@@ -241,8 +269,8 @@ class Transient(ProviderError):
     retryable = True
 
     @property
-    def user_message(self) -> str:
-        return "The image provider had a problem; please try again."
+    def user_phrase(self) -> Phrase:
+        return Phrase(N_("The image provider had a problem; please try again."))
 
 
 class SubmitUnknown(Transient):
@@ -266,10 +294,12 @@ class SubmitUnknown(Transient):
         self.indices = indices
 
     @property
-    def user_message(self) -> str:
-        return (
-            "The image provider did not confirm whether it took this job, so the bot stopped "
-            "rather than risk paying for it twice. Nothing was charged; please try again."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_(
+                "The image provider did not confirm whether it took this job, so the bot stopped "
+                "rather than risk paying for it twice. Nothing was charged; please try again."
+            )
         )
 
 
@@ -283,8 +313,8 @@ class TaskFailed(ProviderError):
         super().__init__(detail, **kw)
 
     @property
-    def user_message(self) -> str:
-        return "The image provider could not finish this image."
+    def user_phrase(self) -> Phrase:
+        return Phrase(N_("The image provider could not finish this image."))
 
 
 class ProviderFault(ProviderError):
@@ -303,8 +333,8 @@ class ProviderFault(ProviderError):
         self.reason = reason
 
     @property
-    def user_message(self) -> str:
-        return f"The image provider's answer was refused: {self.reason}."
+    def user_phrase(self) -> Phrase:
+        return Phrase(N_("The image provider's answer was refused: {reason}."), reason=self.reason)
 
 
 class Cancelled(ImagineError):
@@ -315,8 +345,8 @@ class Cancelled(ImagineError):
         self.by_moderator = by_moderator
 
     @property
-    def user_message(self) -> str:
-        return "Cancelled by a moderator." if self.by_moderator else "Cancelled."
+    def user_phrase(self) -> Phrase:
+        return Phrase(N_("Cancelled by a moderator.") if self.by_moderator else N_("Cancelled."))
 
 
 class ShuttingDown(ImagineError):
@@ -329,21 +359,23 @@ class ShuttingDown(ImagineError):
         self.retry_after = retry_after
 
     @property
-    def user_message(self) -> str:
-        return "The bot is restarting and takes no new images for a moment; try again in a minute."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_("The bot is restarting and takes no new images for a moment; try again in a minute.")
+        )
 
 
-def _wait_words(seconds: float | None) -> str:
+def _wait_words(seconds: float | None) -> Phrase:
     """'in about 40 s' / 'in about 3 min' / 'in about 2 h 5 min'."""
     if seconds is None:
-        return "later"
+        return Phrase(N_("later"))
     seconds = max(1, round(seconds))
     if seconds < 90:
-        return f"in about {seconds} s"
+        return Phrase(N_("in about {seconds} s"), seconds=seconds)
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"in about {minutes} min"
-    return f"in about {minutes // 60} h {minutes % 60} min"
+        return Phrase(N_("in about {minutes} min"), minutes=minutes)
+    return Phrase(N_("in about {hours} h {minutes} min"), hours=minutes // 60, minutes=minutes % 60)
 
 
 class Refused(ImagineError):
@@ -352,8 +384,14 @@ class Refused(ImagineError):
 
 # Whose queue is full, by the limit that is reached (the names of ``bot.limits``).
 _FULL_QUEUE = {
-    "user_max_queued": "You already have {} waiting",
-    "max_queued": "This server already has {} waiting",
+    "user_max_queued": (
+        N_("You already have 1 image waiting"),
+        N_("You already have {count} images waiting"),
+    ),
+    "max_queued": (
+        N_("This server already has 1 image waiting"),
+        N_("This server already has {count} images waiting"),
+    ),
 }
 
 
@@ -362,17 +400,20 @@ class LimitReached(Refused):
     with ``waiting`` jobs queued; ``frees_in`` says when it would fit."""
 
     def __init__(self, *, limit: str, value: int, waiting: int, frees_in: float | None) -> None:
-        images = f"{waiting} image" if waiting == 1 else f"{waiting} images"
-        super().__init__(_FULL_QUEUE[limit].format(images))
+        one, many = _FULL_QUEUE[limit]
+        super().__init__(Phrase(one) if waiting == 1 else Phrase(many, count=waiting))
         self.limit = limit
         self.value = value
         self.waiting = waiting
         self.frees_in = frees_in
 
     @property
-    def user_message(self) -> str:
-        return (
-            f"{self.detail} (limit {self.value}); there is room again {_wait_words(self.frees_in)}."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_("{full} (limit {limit}); there is room again {when}."),
+            full=self.detail_phrase,
+            limit=self.value,
+            when=_wait_words(self.frees_in),
         )
 
 
@@ -386,31 +427,47 @@ class InsufficientCredits(Refused):
         self.refills_in = refills_in
 
     @property
-    def user_message(self) -> str:
-        refill = (
-            f" Your daily allowance refills {_wait_words(self.refills_in)}."
-            if self.refills_in is not None
-            else ""
+    def user_phrase(self) -> Phrase:
+        if self.refills_in is None:
+            return Phrase(
+                N_("This needs {needed} credits and you have {available}."),
+                needed=self.needed,
+                available=self.available,
+            )
+        return Phrase(
+            N_(
+                "This needs {needed} credits and you have {available}. Your daily allowance "
+                "refills {when}."
+            ),
+            needed=self.needed,
+            available=self.available,
+            when=_wait_words(self.refills_in),
         )
-        return f"This needs {self.needed} credits and you have {self.available}.{refill}"
 
 
 class Banned(Refused):
     """A moderator stopped this member from generating in this guild."""
 
     @property
-    def user_message(self) -> str:
-        reason = f" Reason: {self.detail}" if self.detail else ""
-        return f"A moderator has stopped you from generating images here.{reason}"
+    def user_phrase(self) -> Phrase:
+        if not self.detail:
+            return Phrase(N_("A moderator has stopped you from generating images here."))
+        return Phrase(
+            N_("A moderator has stopped you from generating images here. Reason: {reason}"),
+            reason=self.detail,
+        )
 
 
 class ChannelNotAllowed(Refused):
     """The guild does not allow generating in this channel."""
 
     @property
-    def user_message(self) -> str:
-        return (
-            "Images can't be made in this channel; the moderators have limited where the bot works."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_(
+                "Images can't be made in this channel; the moderators have limited where the "
+                "bot works."
+            )
         )
 
 
@@ -422,8 +479,11 @@ class PromptBlocked(Refused):
         self.phrase = phrase
 
     @property
-    def user_message(self) -> str:
-        return f"Your prompt contains “{self.phrase}”, which this server's moderators have blocked."
+    def user_phrase(self) -> Phrase:
+        return Phrase(
+            N_("Your prompt contains “{phrase}”, which this server's moderators have blocked."),
+            phrase=self.phrase,
+        )
 
 
 class DeliveryFailed(ImagineError):
@@ -434,41 +494,48 @@ class DeliveryFailed(ImagineError):
         self.permanent = permanent
 
     @property
-    def user_message(self) -> str:
-        return "The image was made but could not be posted here."
+    def user_phrase(self) -> Phrase:
+        return Phrase(N_("The image was made but could not be posted here."))
 
 
 class NotAllowed(Refused):
     """The member may not do this (not their job, too late); the detail says why."""
 
     @property
-    def user_message(self) -> str:
-        return self.detail
+    def user_phrase(self) -> Phrase:
+        return self.detail_phrase
 
 
 class NotYours(NotAllowed):
     """A member acted on another member's job, and is not a moderator here."""
 
-    def __init__(self, action: str = "do that") -> None:
-        super().__init__(f"Only the member who asked for this image, or a moderator, can {action}.")
+    def __init__(self, action: str = N_("do that")) -> None:
+        super().__init__(
+            Phrase(
+                N_("Only the member who asked for this image, or a moderator, can {action}."),
+                action=Phrase(action),
+            )
+        )
 
 
 class UnknownJob(NotAllowed):
     """The job does not exist, or not in this server."""
 
     def __init__(self) -> None:
-        super().__init__("That image is no longer known to the bot.")
+        super().__init__(Phrase(N_("That image is no longer known to the bot.")))
 
 
+# Who cannot stop a job, when the provider's name is not known.
+THE_PROVIDER = Phrase(N_("the provider"))
 # Why a job can no longer be cancelled, by where it stands.
 _TOO_LATE = {
-    "unstoppable": (
-        "This image is already being made and {} cannot stop it; it will arrive shortly."
+    "unstoppable": N_(
+        "This image is already being made and {label} cannot stop it; it will arrive shortly."
     ),
-    "arriving": "Too late to cancel: the image is about to arrive.",
-    "posting": "Too late to cancel: the image is being posted.",
-    "finished": "This job has already finished.",
-    "moved_on": "This job has already moved on and can no longer be cancelled.",
+    "arriving": N_("Too late to cancel: the image is about to arrive."),
+    "posting": N_("Too late to cancel: the image is being posted."),
+    "finished": N_("This job has already finished."),
+    "moved_on": N_("This job has already moved on and can no longer be cancelled."),
 }
 
 
@@ -476,8 +543,9 @@ class TooLateToCancel(NotAllowed):
     """The job is past the point where it can be cancelled; ``stage`` says where it stands
     (``label``: the provider that cannot stop it, as members know it)."""
 
-    def __init__(self, stage: str, *, label: str = "the provider") -> None:
-        super().__init__(_TOO_LATE[stage].format(label))
+    def __init__(self, stage: str, *, label: str | Phrase = THE_PROVIDER) -> None:
+        template = _TOO_LATE[stage]
+        super().__init__(Phrase(template, label=label) if "{" in template else Phrase(template))
         self.stage = stage
 
 
@@ -485,5 +553,7 @@ class PhraseRefused(NotAllowed):
     """A phrase that cannot go on the blocklist (too long, no letter); ``reason`` says why."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"That phrase can't be blocked: {reason} Nothing was changed.")
+        super().__init__(
+            Phrase(N_("That phrase can't be blocked: {reason} Nothing was changed."), reason=reason)
+        )
         self.reason = reason

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 MAX_MARKS = 2
 _TO_SPACE = frozenset({"Cc", "Zl", "Zp", "Zs"})
@@ -62,3 +63,48 @@ def inert(text: str) -> str:
             marks = 0
             out.append(char)
     return "".join(out).strip()
+
+
+def N_(template: str) -> str:
+    """Marks an English template for the catalogues (``cogs/locales``); returns it unchanged."""
+    return template
+
+
+class Phrase:
+    """A sentence for a member: an English template and its values, kept apart so the Discord
+    layer can show it in the member's language (``cogs.i18n``); ``str()`` is the English.
+
+    The template uses ``str.format`` fields (``"needs {needed} credits"``); a value may be a
+    Phrase itself, translated in turn. A template without values is shown as written.
+    """
+
+    __slots__ = ("template", "values")
+
+    def __init__(self, template: str, /, **values: object) -> None:
+        self.template = template
+        self.values = values
+
+    def render(self, translate: Callable[[str], str]) -> str:
+        """The sentence with ``translate`` applied to its template and to every Phrase value."""
+        text = translate(self.template)
+        if not self.values:
+            return text
+        shown = {
+            key: value.render(translate) if isinstance(value, Phrase) else value
+            for key, value in self.values.items()
+        }
+        return text.format(**shown)
+
+    def __str__(self) -> str:
+        return self.render(lambda template: template)
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.template!r}, **{self.values!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Phrase):
+            return NotImplemented
+        return (self.template, self.values) == (other.template, other.values)
+
+    def __hash__(self) -> int:
+        return hash(self.template)

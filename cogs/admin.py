@@ -24,6 +24,7 @@ from bot.errors import InvalidRequest
 from bot.exports import ledger_csv
 from bot.limits import DAILY_ALLOWANCE, PRICE_PER_IMAGE
 from bot.pipeline.facade import Facade
+from bot.text import N_, Phrase
 from cogs.admin_usage import (
     PERIOD_CHOICES,
     grant_text,
@@ -33,6 +34,7 @@ from cogs.admin_usage import (
     providers_embed,
     usage_embed,
 )
+from cogs.i18n import tr
 from cogs.render import NO_MENTIONS
 
 MAX_GRANT = 1_000_000
@@ -46,7 +48,9 @@ def _check_range(value: int, low: int, high: int, field: str) -> None:
     """Discord's client enforces option ranges, but a crafted request need not."""
     if not low <= value <= high:
         raise InvalidRequest(
-            f"{value} is out of range", field=field, allowed=f"a whole number from {low} to {high}"
+            Phrase(N_("{value} is out of range"), value=value),
+            field=field,
+            allowed=Phrase(N_("a whole number from {low} to {high}"), low=low, high=high),
         )
 
 
@@ -125,9 +129,14 @@ class AdminCommands(app_commands.Group):
         if len(data) > interaction.filesize_limit:
             await self._reply(
                 interaction,
-                f"The export is {len(data) / 2**20:.1f} MiB, over this server's upload limit. "
-                "Choose a shorter period, or ask the operator for "
-                f"`imagine-bot usage --guild {guild} --csv FILE`.",
+                tr(
+                    interaction.locale,
+                    "The export is {size:.1f} MiB, over this server's upload limit. Choose a "
+                    "shorter period, or ask the operator for "
+                    "`imagine-bot usage --guild {guild} --csv FILE`.",
+                    size=len(data) / 2**20,
+                    guild=guild,
+                ),
             )
             return
         day = time.strftime("%Y%m%d", time.gmtime(self.clock()))
@@ -168,9 +177,13 @@ class AdminCommands(app_commands.Group):
         """Granted credits never expire; taking back stops at what the member still has."""
         _check_range(amount, -MAX_GRANT, MAX_GRANT, "amount")
         if amount == 0:
-            raise InvalidRequest("0 changes nothing", field="amount", allowed="a non-zero number")
+            raise InvalidRequest(
+                Phrase(N_("0 changes nothing")),
+                field="amount",
+                allowed=Phrase(N_("a non-zero number")),
+            )
         if member.bot:
-            raise InvalidRequest("bots don't make images", field="member")
+            raise InvalidRequest(Phrase(N_("bots don't make images")), field="member")
         await interaction.response.defer(ephemeral=True, thinking=True)
         applied = await self.facade.grant(
             interaction.guild_id or 0, interaction.user.id, member.id, amount, (note or "")[:200]
@@ -189,11 +202,18 @@ class AdminCommands(app_commands.Group):
             interaction.guild_id or 0, interaction.user.id, daily_allowance=amount
         )
         if after.daily_allowance == 0:
-            text = f"The daily allowance is off (it was {before.daily_allowance})."
+            text = tr(
+                interaction.locale,
+                "The daily allowance is off (it was {before}).",
+                before=before.daily_allowance,
+            )
         else:
-            text = (
-                f"Daily allowance: {before.daily_allowance} → {after.daily_allowance} credits "
-                "per member. It applies from now; credits already given today stay."
+            text = tr(
+                interaction.locale,
+                "Daily allowance: {before} → {after} credits per member. It applies from now; "
+                "credits already given today stay.",
+                before=before.daily_allowance,
+                after=after.daily_allowance,
             )
         await self._reply(interaction, text)
 
@@ -223,7 +243,9 @@ class AdminCommands(app_commands.Group):
         enabled = [p.name for p in self.facade.providers()]
         if provider not in enabled:
             raise InvalidRequest(
-                f"{provider!r} is not enabled", field="provider", allowed=", ".join(enabled)
+                Phrase(N_("{provider} is not enabled"), provider=repr(provider)),
+                field="provider",
+                allowed=", ".join(enabled),
             )
         _check_range(credits, 0, MAX_PRICE, "credits")
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -236,8 +258,14 @@ class AdminCommands(app_commands.Group):
         now = self.facade.prices(after)[provider]
         await self._reply(
             interaction,
-            f"Price per image at {provider}: {was} → {now} credits. "
-            "It applies to jobs started from now on.",
+            tr(
+                interaction.locale,
+                "Price per image at {provider}: {before} → {after} credits. It applies to jobs "
+                "started from now on.",
+                provider=provider,
+                before=was,
+                after=now,
+            ),
         )
 
     @app_commands.command(name="modrole", description="The role whose members may use /mod")
@@ -250,30 +278,41 @@ class AdminCommands(app_commands.Group):
     ) -> None:
         """Set, clear or show the moderator role (Manage Server always may use /mod)."""
         if role is not None and clear:
-            raise InvalidRequest("give a role or clear, not both", field="role")
+            raise InvalidRequest(Phrase(N_("give a role or clear, not both")), field="role")
         guild = interaction.guild_id or 0
         if role is not None and role.id == guild:
             raise InvalidRequest(
-                "@everyone would make every member a moderator", field="role", allowed="a role"
+                Phrase(N_("@everyone would make every member a moderator")),
+                field="role",
+                allowed=Phrase(N_("a role")),
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         if role is None and not clear:
             current = (await self.facade.settings(guild)).moderator_role_id
-            shown = f"<@&{current}>" if current else "not set"
+            shown = f"<@&{current}>" if current else tr(interaction.locale, "not set")
             await self._reply(
                 interaction,
-                f"Moderator role: {shown}. Members with Manage Server may always use /mod.",
+                tr(
+                    interaction.locale,
+                    "Moderator role: {role}. Members with Manage Server may always use /mod.",
+                    role=shown,
+                ),
             )
             return
         new = role.id if role is not None else None
         before, _ = await self.facade.change_settings(
             guild, interaction.user.id, moderator_role_id=new
         )
-        was = f"<@&{before.moderator_role_id}>" if before.moderator_role_id else "none"
+        locale = interaction.locale
+        was = f"<@&{before.moderator_role_id}>" if before.moderator_role_id else tr(locale, "none")
+        mention = f"<@&{new}>"
         text = (
-            f"Moderator role: {was} → <@&{new}>." if new else f"Moderator role cleared (was {was})."
+            tr(locale, "Moderator role: {before} → {after}.", before=was, after=mention)
+            if new
+            else tr(locale, "Moderator role cleared (was {before}).", before=was)
         )
-        await self._reply(interaction, text + " Members with Manage Server may always use /mod.")
+        always = tr(locale, "Members with Manage Server may always use /mod.")
+        await self._reply(interaction, f"{text} {always}")
 
 
 class Administration(commands.Cog):

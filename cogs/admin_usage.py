@@ -11,6 +11,7 @@ from discord import app_commands
 from bot.errors import InvalidRequest
 from bot.money import usd
 from bot.pipeline.facade import DAY, LedgerEntry, ProviderSpend, ProviderStatus, Usage, utc_day
+from bot.text import N_, Phrase
 from cogs.render import COLOUR, LEDGER_KINDS
 
 PERIODS: dict[str, tuple[int | None, str]] = {
@@ -46,7 +47,9 @@ def period_bounds(name: str, now: float) -> Period:
     """day = the current UTC day, week/month = the last 7/30 UTC days, all = everything."""
     if name not in PERIODS:
         raise InvalidRequest(
-            f"{name!r} is not a period", field="period", allowed=", ".join(PERIODS)
+            Phrase(N_("{period} is not a period"), period=repr(name)),
+            field="period",
+            allowed=", ".join(PERIODS),
         )
     days, label = PERIODS[name]
     until = (now // DAY + 1) * DAY

@@ -22,6 +22,7 @@ from discord.ext import commands
 from bot.pipeline.facade import Facade
 from cogs.delivery import DiscordEvents
 from cogs.errors import on_app_command_error
+from cogs.i18n import CommandTranslator
 from cogs.render import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class ImagineBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Add cogs and buttons, sync commands if they changed, resume the pipeline."""
         self.facade.attach(self.parts.events)
+        await self.tree.set_translator(CommandTranslator())
         await self.add_parts()
         await self.sync_commands()
         await self.facade.start()
@@ -90,7 +92,15 @@ class ImagineBot(commands.Bot):
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
         scope = f"commands:{self.dev_guild_id or 'global'}"
-        payload = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
+        commands = self.tree.get_commands(guild=guild)
+        translator = self.tree.translator
+        # With their translations: a changed catalogue is a changed definition.
+        payload = [
+            await c.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else c.to_dict(self.tree)
+            for c in commands
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         if await self.facade.recall(scope) == digest:
             log.info("slash commands unchanged; not syncing")

@@ -34,6 +34,7 @@ from bot.models import GeneratedImage, JobStatus
 from bot.pipeline.facade import Estimate, Facade
 from bot.safety import DeliveryPlan
 from cogs import render
+from cogs.i18n import tr
 from cogs.render import NO_MENTIONS
 from cogs.reply import Reply
 from cogs.views import result_view, status_view
@@ -315,7 +316,9 @@ class DiscordEvents:
     async def _post_in_channel(self, job: Job, **message: Any) -> None:
         """Post a late result in the channel (the status it replaced is deleted after)."""
         channel = await self._channel(job)
-        message.setdefault("content", f"<@{job.user_id}>, here is your image.")
+        mention = f"<@{job.user_id}>"
+        here = tr(render.locale_of(job), "{mention}, here is your image.", mention=mention)
+        message.setdefault("content", here)
         # With a nonce, discord.py asks Discord to enforce it: a repeat returns the first post.
         sent = await channel.send(
             **message,

@@ -27,6 +27,7 @@ from bot.models import (
 from bot.pipeline.facade import Facade
 from cogs import errors
 from cogs.checks import is_moderator
+from cogs.i18n import tr
 from cogs.render import CANCEL_CONFIRMED
 from cogs.reply import Reply
 from cogs.starter import Starter
@@ -150,7 +151,9 @@ class Imagine(commands.Cog):
             elif action == "cancel":
                 moderator = job.user_id != interaction.user.id
                 await self.facade.cancel(job_id, by=interaction.user.id, moderator=moderator)
-                await interaction.response.send_message(CANCEL_CONFIRMED, ephemeral=True)
+                await interaction.response.send_message(
+                    tr(interaction.locale, CANCEL_CONFIRMED), ephemeral=True
+                )
             else:
                 request = self._follow_up(job.request, action, job, index, interaction.message)
                 await self.starter.start(interaction, request, private=privacy_of(job), source=job)

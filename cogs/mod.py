@@ -20,8 +20,10 @@ from bot.limits import GUILD_LIMITS, LIMITS_BY_NAME, LIMITS_BY_OPTION
 from bot.models import MAX_TOLERANCE, GuildSettings, NsfwPolicy
 from bot.pipeline.facade import Facade
 from bot.safety import MAX_PHRASE_CHARS
+from bot.text import N_, Phrase
 from cogs.audit_view import PER_PAGE, audit_embed
 from cogs.checks import is_moderator
+from cogs.i18n import tr
 from cogs.mod_defaults import ChannelDefaultsCommands
 from cogs.mod_support import (
     MAX_REASON_CHARS,
@@ -51,7 +53,7 @@ MAX_AUDIT_PAGE = 10_000
 _JPM, _BURST = LIMITS_BY_NAME["jobs_per_minute"], LIMITS_BY_NAME["burst"]
 _RUN, _QUEUE = LIMITS_BY_NAME["max_running"], LIMITS_BY_NAME["max_queued"]
 _URUN, _UQUEUE = LIMITS_BY_NAME["user_max_running"], LIMITS_BY_NAME["user_max_queued"]
-NOT_A_MODERATOR = (
+NOT_A_MODERATOR = N_(
     "Only this server's moderators can use /mod (Manage Server, or the moderator role an admin "
     "set). Nothing was changed."
 )
@@ -100,7 +102,9 @@ class Moderation(
                 interaction.guild_id or 0, interaction.user.id, **changes
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise NotAllowed(f"That is not allowed: {exc} Nothing was changed.") from exc
+            raise NotAllowed(
+                Phrase(N_("That is not allowed: {reason} Nothing was changed."), reason=str(exc))
+            ) from exc
 
     # --- safety ------------------------------------------------------------------------
 
@@ -127,11 +131,17 @@ class Moderation(
             check_operator_ceiling("age_restricted", age_restricted, max_tolerance)
             if age_restricted < tolerance:
                 raise NotAllowed(
-                    f"`age_restricted` ({age_restricted}) can't be below the tolerance "
-                    f"({tolerance}): age-restricted channels are at least as permissive as the "
-                    f"rest of the server. Allowed: a whole number from {tolerance} to "
-                    f"{MAX_TOLERANCE}. "
-                    "Nothing was changed."
+                    Phrase(
+                        N_(
+                            "`age_restricted` ({given}) can't be below the tolerance "
+                            "({tolerance}): age-restricted channels are at least as permissive "
+                            "as the rest of the server. Allowed: a whole number from "
+                            "{tolerance} to {highest}. Nothing was changed."
+                        ),
+                        given=age_restricted,
+                        tolerance=tolerance,
+                        highest=MAX_TOLERANCE,
+                    )
                 )
             changes["nsfw_channel_tolerance"] = age_restricted
         elif tolerance > current.nsfw_channel_tolerance:
@@ -161,7 +171,10 @@ class Moderation(
         """Choose spoiler or block, and whether blocked images are refunded."""
         if policy not in {p.value for p in NsfwPolicy}:
             raise NotAllowed(
-                f"`policy` must be spoiler or block; you gave {policy!r}. Nothing was changed."
+                Phrase(
+                    N_("`policy` must be spoiler or block; you gave {given}. Nothing was changed."),
+                    given=repr(policy),
+                )
             )
         changes: dict[str, Any] = {"nsfw_policy": policy}
         if refund is not None:
@@ -172,7 +185,7 @@ class Moderation(
             change_line("NSFW policy", before.nsfw_policy.value, after.nsfw_policy.value)
             + f" — {POLICY_MEANING[after.nsfw_policy]}",
             change_line("Refund blocked images", before.refund_blocked, after.refund_blocked),
-            "Takes effect from the next /imagine.",
+            tr(interaction.locale, "Takes effect from the next /imagine."),
         ]
         await self._reply(interaction, "\n".join(lines))
 
@@ -194,15 +207,22 @@ class Moderation(
         if not added:
             await self._reply(
                 interaction,
-                f"“{shown}” is already blocked (as `{key}`). Nothing was changed.",
+                tr(
+                    interaction.locale,
+                    "“{phrase}” is already blocked (as `{key}`). Nothing was changed.",
+                    phrase=shown,
+                    key=key,
+                ),
             )
             return
-        await self._reply(
-            interaction,
-            f"Blocked “{shown}” (matched as `{key}`, whatever the case, look-alike letters, "
-            "spaces or dots). Prompts containing it are refused before anything is charged.\n"
-            + change_line("Blocked phrases", count, now),
+        blocked = tr(
+            interaction.locale,
+            "Blocked “{phrase}” (matched as `{key}`, whatever the case, look-alike letters, "
+            "spaces or dots). Prompts containing it are refused before anything is charged.",
+            phrase=shown,
+            key=key,
         )
+        await self._reply(interaction, f"{blocked}\n" + change_line("Blocked phrases", count, now))
 
     @blocklist.command(name="remove", description="Stop refusing a word or phrase")
     @app_commands.describe(phrase="The phrase as listed (any spelling that matches it)")
@@ -219,12 +239,17 @@ class Moderation(
         shown = discord.utils.escape_markdown(phrase.strip())
         if not removed:
             await self._reply(
-                interaction, f"“{shown}” is not on the blocklist. Nothing was changed."
+                interaction,
+                tr(
+                    interaction.locale,
+                    "“{phrase}” is not on the blocklist. Nothing was changed.",
+                    phrase=shown,
+                ),
             )
             return
+        unblocked = tr(interaction.locale, "Unblocked “{phrase}”.", phrase=shown)
         await self._reply(
-            interaction,
-            f"Unblocked “{shown}”.\n" + change_line("Blocked phrases", count, now),
+            interaction, f"{unblocked}\n" + change_line("Blocked phrases", count, now)
         )
 
     @blocklist.command(name="list", description="The blocked words and phrases")
@@ -238,7 +263,9 @@ class Moderation(
         entries = await self.facade.blocklist(guild)
         pages = blocklist_pages([entry.phrase for entry in entries])
         if not pages:
-            await self._reply(interaction, "No phrases are blocked in this server.")
+            await self._reply(
+                interaction, tr(interaction.locale, "No phrases are blocked in this server.")
+            )
             return
         number = min(max(page, 1), len(pages))
         embed = discord.Embed(
@@ -361,20 +388,34 @@ class Moderation(
         reason = reason.strip()
         if not 1 <= len(reason) <= MAX_REASON_CHARS:
             raise NotAllowed(
-                f"`reason` must be 1 to {MAX_REASON_CHARS} characters. Nothing was changed."
+                Phrase(
+                    N_("`reason` must be 1 to {most} characters. Nothing was changed."),
+                    most=MAX_REASON_CHARS,
+                )
             )
         if member.bot:
-            raise NotAllowed("Bots don't generate images; nothing to ban.")
+            raise NotAllowed(Phrase(N_("Bots don't generate images; nothing to ban.")))
         await interaction.response.defer(ephemeral=True, thinking=True)
         guild = interaction.guild_id or 0
         previous = (await self.facade.rules(guild)).banned.get(member.id)
         await self.facade.ban(guild, interaction.user.id, member.id, reason)
         escaped = discord.utils.escape_markdown
-        was = "not banned" if previous is None else f"banned ({escaped(previous)})"
+        locale = interaction.locale
+        was = (
+            tr(locale, "not banned")
+            if previous is None
+            else tr(locale, "banned ({reason})", reason=escaped(previous))
+        )
         await self._reply(
             interaction,
-            f"{member.mention}: {was} → **banned** ({escaped(reason)}). "
-            "They are refused by /imagine here, and shown the reason.",
+            tr(
+                locale,
+                "{member}: {was} → **banned** ({reason}). They are refused by /imagine here, "
+                "and shown the reason.",
+                member=member.mention,
+                was=was,
+                reason=escaped(reason),
+            ),
         )
 
     @app_commands.command(name="unban", description="Let a banned member generate images again")
@@ -386,12 +427,23 @@ class Moderation(
         previous = (await self.facade.rules(guild)).banned.get(member.id)
         lifted = await self.facade.unban(guild, interaction.user.id, member.id)
         if not lifted:
-            await self._reply(interaction, f"{member.mention} is not banned. Nothing was changed.")
+            await self._reply(
+                interaction,
+                tr(
+                    interaction.locale,
+                    "{member} is not banned. Nothing was changed.",
+                    member=member.mention,
+                ),
+            )
             return
         await self._reply(
             interaction,
-            f"{member.mention}: banned ({discord.utils.escape_markdown(previous or '')}) → "
-            "**not banned**. They can use /imagine here again.",
+            tr(
+                interaction.locale,
+                "{member}: banned ({reason}) → **not banned**. They can use /imagine here again.",
+                member=member.mention,
+                reason=discord.utils.escape_markdown(previous or ""),
+            ),
         )
 
     # --- audit -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from bot.errors import NotAllowed
 from bot.limits import GUILD_LIMITS
 from bot.models import ALLOWED, MAX_TOLERANCE, GuildSettings, NsfwPolicy
 from bot.pipeline.facade import OWN_FILTER_TOLERANCE, ProviderInfo
+from bot.text import N_, Phrase
 from cogs.render import COLOUR
 
 MESSAGE_LIMIT = 2000
@@ -275,15 +276,29 @@ class WorkChannel(app_commands.Transformer):
 def check_range(option: str, value: float, low: float, high: float, words: str) -> None:
     """Refuse a number outside what the setting allows, saying what is allowed."""
     if not low <= value <= high:
-        raise NotAllowed(f"`{option}` must be {words}; you gave {value:g}. Nothing was changed.")
+        raise NotAllowed(
+            Phrase(
+                N_("`{option}` must be {allowed}; you gave {given:g}. Nothing was changed."),
+                option=option,
+                allowed=words,
+                given=value,
+            )
+        )
 
 
 def check_operator_ceiling(option: str, value: int, max_tolerance: int) -> None:
     """Refuse a tolerance above the operator's MAX_SAFETY_TOLERANCE, saying what is allowed."""
     if value > max_tolerance:
         raise NotAllowed(
-            f"`{option}` can be at most {max_tolerance} on this bot: its operator set that "
-            f"ceiling (MAX_SAFETY_TOLERANCE); you gave {value}. Nothing was changed."
+            Phrase(
+                N_(
+                    "`{option}` can be at most {ceiling} on this bot: its operator set that "
+                    "ceiling (MAX_SAFETY_TOLERANCE); you gave {given}. Nothing was changed."
+                ),
+                option=option,
+                ceiling=max_tolerance,
+                given=value,
+            )
         )
 
 
@@ -291,8 +306,14 @@ def check_channel(channel: Channel) -> None:
     """Refuse a channel nobody can run /imagine in (a category, a forum)."""
     if channel.type not in WORKS_IN:
         raise NotAllowed(
-            f"{channel.mention} is a {channel.type.name.replace('_', ' ')} channel; pick a text "
-            "or voice channel or a thread. Nothing was changed."
+            Phrase(
+                N_(
+                    "{channel} is a {kind} channel; pick a text or voice channel or a thread. "
+                    "Nothing was changed."
+                ),
+                channel=channel.mention,
+                kind=channel.type.name.replace("_", " "),
+            )
         )
 
 

@@ -33,6 +33,7 @@ class Reply:
     applied: dict[str, str] | None = None  # option → whose default filled it in
     suffix: str | None = None  # the channel's pinned suffix, when it was appended
     result_url: str | None = None  # the first image as posted (a /history thumbnail)
+    locale: str = "en-US"  # the member's Discord language: later messages are in it too
 
     @classmethod
     def of(cls, interaction: discord.Interaction, status_message_id: int | None) -> Reply:
@@ -44,6 +45,7 @@ class Reply:
             interaction_at=interaction.created_at.timestamp(),
             status_message_id=status_message_id,
             upload_limit=interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT,
+            locale=str(interaction.locale),
         )
 
     @classmethod

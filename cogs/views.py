@@ -19,20 +19,23 @@ from typing import Any
 import discord
 
 from bot.jobs import Job
+from bot.text import N_
+from cogs.i18n import Locale, tr
+from cogs.render import locale_of
 
 OWNER_ONLY = frozenset({"delete", "cancel"})
 REMIX = "edit"  # opens a modal (cogs.remix) instead of starting a job at once
 CLICKED = "job_button"  # the client event a click becomes
 
-_LOOK: dict[str, tuple[str, discord.ButtonStyle]] = {
-    "reroll": ("🔁 Reroll", discord.ButtonStyle.primary),
-    "raw": ("Raw", discord.ButtonStyle.secondary),
-    "vary": ("🎲 Vary", discord.ButtonStyle.secondary),
-    "subtle": ("🎲 Vary (Subtle)", discord.ButtonStyle.secondary),
-    "strong": ("🎲 Vary (Strong)", discord.ButtonStyle.secondary),
-    "edit": ("🖋 Edit", discord.ButtonStyle.secondary),
-    "delete": ("🗑️ Delete", discord.ButtonStyle.danger),
-    "cancel": ("✖ Cancel", discord.ButtonStyle.danger),
+_LOOK: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+    "reroll": ("🔁", N_("Reroll"), discord.ButtonStyle.primary),
+    "raw": ("", N_("Raw"), discord.ButtonStyle.secondary),
+    "vary": ("🎲", N_("Vary"), discord.ButtonStyle.secondary),
+    "subtle": ("🎲", N_("Vary (Subtle)"), discord.ButtonStyle.secondary),
+    "strong": ("🎲", N_("Vary (Strong)"), discord.ButtonStyle.secondary),
+    "edit": ("🖋", N_("Edit"), discord.ButtonStyle.secondary),
+    "delete": ("🗑️", N_("Delete"), discord.ButtonStyle.danger),
+    "cancel": ("✖", N_("Cancel"), discord.ButtonStyle.danger),
 }
 
 
@@ -43,9 +46,16 @@ class JobButton(
     """One action on one job; the job id travels in the custom id."""
 
     def __init__(
-        self, action: str, job_id: int, index: int | None = None, *, label: str | None = None
+        self,
+        action: str,
+        job_id: int,
+        index: int | None = None,
+        *,
+        label: str | None = None,
+        locale: Locale = None,
     ) -> None:
-        text, style = _LOOK[action]
+        icon, word, style = _LOOK[action]
+        text = f"{icon} {tr(locale, word)}".strip()
         custom_id = f"imagine:{action}:{job_id}" + (f":{index}" if index is not None else "")
         super().__init__(discord.ui.Button(label=label or text, style=style, custom_id=custom_id))
         self.action = action
@@ -71,31 +81,34 @@ class JobButton(
 
 def result_view(job: Job, images: int) -> discord.ui.View:
     """Reroll, Raw on/off, Edit, Delete; Vary (Subtle) and (Strong) for each image."""
+    locale = locale_of(job)
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton("reroll", job.id))
-    raw_label = "Raw: on → off" if job.request.raw else "Raw: off → on"
+    view.add_item(JobButton("reroll", job.id, locale=locale))
+    raw_label = tr(locale, "Raw: on → off") if job.request.raw else tr(locale, "Raw: off → on")
     view.add_item(JobButton("raw", job.id, label=raw_label))
-    view.add_item(JobButton("edit", job.id))
-    view.add_item(JobButton("delete", job.id))
+    view.add_item(JobButton("edit", job.id, locale=locale))
+    view.add_item(JobButton("delete", job.id, locale=locale))
     for i in range(images):
         number = "" if images == 1 else f" V{i + 1}"
-        view.add_item(JobButton("subtle", job.id, i, label=f"🎲{number} Subtle"))
-        view.add_item(JobButton("strong", job.id, i, label=f"🎲{number} Strong"))
+        subtle, strong = tr(locale, "Subtle"), tr(locale, "Strong")
+        view.add_item(JobButton("subtle", job.id, i, label=f"🎲{number} {subtle}"))
+        view.add_item(JobButton("strong", job.id, i, label=f"🎲{number} {strong}"))
     return view
 
 
 def status_view(job: Job) -> discord.ui.View:
     """A Cancel button while the job waits."""
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton("cancel", job.id))
+    view.add_item(JobButton("cancel", job.id, locale=locale_of(job)))
     return view
 
 
-def queue_view(jobs: list[tuple[int, Job]]) -> discord.ui.View | None:
+def queue_view(jobs: list[tuple[int, Job]], locale: Locale = None) -> discord.ui.View | None:
     """Cancel buttons for a member's jobs, numbered as the /queue listing shows them."""
     if not jobs:
         return None
     view = discord.ui.View(timeout=None)
     for number, job in jobs[:25]:
-        view.add_item(JobButton("cancel", job.id, label=f"✖ Cancel #{number}"))
+        label = tr(locale, "✖ Cancel #{number}", number=number)
+        view.add_item(JobButton("cancel", job.id, label=label))
     return view

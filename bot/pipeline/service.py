@@ -45,6 +45,7 @@ from bot.safety import request_tolerance
 from bot.settings import Settings
 from bot.storage.interface import Store, Transaction
 from bot.storage.records import Balance, LedgerEntry
+from bot.text import N_
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class Pipeline:
         if job is None:
             raise UnknownJob()
         if job.user_id != by and not moderator:
-            raise NotYours("cancel it")
+            raise NotYours(N_("cancel it"))
         reason = Cancelled(by_moderator=job.user_id != by).user_message
         if job.status is S.SUBMITTED and job.handle is not None:
             provider = self.router.providers.get(job.handle.provider)

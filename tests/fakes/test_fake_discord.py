@@ -473,3 +473,33 @@ async def test_members_intent_gets_its_chunk(world: World) -> None:
         members = await asyncio.wait_for(guild.chunk(), 5)  # REQUEST_GUILD_MEMBERS, op 8
         assert {m.id for m in members} == {OWNER, USER, MODERATOR, world.fake.bot_user_id}
     assert world.fake.violations == []
+
+
+async def test_a_sync_with_invalid_localizations_is_refused(world: World, bot: MiniBot) -> None:
+    fake = world.fake
+    url = f"{fake.api_base}/applications/{fake.application_id}/guilds/{world.guild.id}/commands"
+    good = {"name": "draw", "description": "Draw", "options": []}
+    cases = {
+        "invalid name": {**good, "name_localizations": {"de": "Bild Machen"}},
+        "unknown locale": {**good, "description_localizations": {"xx": "Zeichnen"}},
+        "duplicate": {
+            **good,
+            "options": [
+                {"type": 3, "name": n, "description": "d", "name_localizations": {"fr": "texte"}}
+                for n in ("prompt", "caption")
+            ],
+        },
+    }
+    headers = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as session:
+        for problem, command in cases.items():
+            async with session.put(url, json=[command], headers=headers) as r:
+                assert r.status == 400, problem
+                answer = await r.json()
+            assert answer["code"] == 50035, problem
+            assert problem in fake.violations[-1], fake.violations[-1]
+        fine = {**good, "name_localizations": {"de": "zeichnen", "pt-BR": "desenhar"}}
+        async with session.put(url, json=[fine], headers=headers) as r:
+            assert r.status == 200
+    [stored] = fake.commands[world.guild.id]
+    assert stored["name_localizations"] == {"de": "zeichnen", "pt-BR": "desenhar"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -192,3 +193,48 @@ def _convert(kind: int, value: Any, upload: Any) -> Any:
     if kind == ATTACHMENT:
         return upload(value)
     raise ValueError(f"option type {kind} is not simulated by the fake (use a raw options list)")
+
+
+def _name_ok(name: str) -> bool:
+    """Discord's rule for a chat command or option name: ``^[-_\\p{L}\\p{N}\\p{sc=Deva}
+    \\p{sc=Thai}]{1,32}$``, and lowercase where the letter has a lowercase form."""
+    return (
+        1 <= len(name) <= 32
+        and name == name.lower()
+        and all(
+            c in "-_" or unicodedata.category(c)[0] in "LN" or unicodedata.category(c) == "Mn"
+            for c in name
+        )
+    )
+
+
+def localization_errors(commands: list[dict[str, Any]], locales: set[str]) -> list[str]:
+    """What Discord refuses in a sync's localizations, beyond the OpenAPI description: a
+    locale it does not know, a localized name that breaks the naming rule, and two options
+    of one command that share a name in some language."""
+    problems: list[str] = []
+
+    def check(node: dict[str, Any], where: str, *, chat: bool) -> None:
+        for key in ("name_localizations", "description_localizations"):
+            for locale, text in (node.get(key) or {}).items():
+                if locale not in locales:
+                    problems.append(f"{where}.{key}: unknown locale {locale!r}")
+                elif key == "name_localizations" and chat and not _name_ok(text):
+                    problems.append(f"{where}.{key}.{locale}: invalid name {text!r}")
+        options = node.get("options") or []
+        names: dict[str, set[str]] = {}
+        for index, option in enumerate(options):
+            child = f"{where}.options.{index}"
+            for locale, text in (option.get("name_localizations") or {}).items():
+                if text in names.setdefault(locale, set()):
+                    problems.append(f"{child}.name_localizations.{locale}: duplicate {text!r}")
+                names[locale].add(text)
+            for c_index, choice in enumerate(option.get("choices") or []):
+                for locale in choice.get("name_localizations") or {}:
+                    if locale not in locales:
+                        problems.append(f"{child}.choices.{c_index}: unknown locale {locale!r}")
+            check(option, child, chat=chat)
+
+    for position, command in enumerate(commands):
+        check(command, str(position), chat=(command.get("type") or 1) == 1)
+    return problems

@@ -213,6 +213,7 @@ class FakeInteraction:
     created_at: float  # on the fake clock (``FakeDiscord.now``)
     dispatched: float = field(repr=False)  # time.monotonic() when sent on the gateway
     message: FakeMessage | None = field(default=None, repr=False)
+    locale: str = "en-US"  # the member's Discord language, sent as the interaction's ``locale``
     response_type: int | None = None
     ack_delay: float | None = None
     original: FakeMessage | None = field(default=None, repr=False)

@@ -269,7 +269,7 @@ def interaction_create_json(fake: FakeDiscord, inter: FakeInteraction, data: dic
         "channel": channel_json(channel, permissions=user_permissions),
         "member": member_json(guild, member, fake.started_at, permissions=True),
         "app_permissions": str(guild.permissions_of(fake.bot_user_id)),
-        "locale": "en-US",
+        "locale": inter.locale,
         "entitlements": [],
         "entitlement_sku_ids": [],
         "authorizing_integration_owners": {"0": str(guild.id)},

@@ -17,6 +17,7 @@ from .bodies import (
     invalid_form,
     read_body,
 )
+from .commands import localization_errors
 from .models import EPHEMERAL, FakeChannel, FakeMessage
 from .render import channel_json, message_json, user_json
 from .schema import openapi
@@ -257,6 +258,10 @@ class BotRoutes:
         if scope is not None:
             path = "/applications/{application_id}/guilds/{guild_id}/commands"
         payload = validated(path, "put", body, schemas=self.fake.check_schemas) or []
+        problems = localization_errors(payload, openapi().locales())
+        if problems:
+            error = {"code": "APPLICATION_COMMAND_INVALID_LOCALIZATION", "message": problems[0]}
+            raise invalid_form({"_errors": [error]}, problems)
         seen: set[tuple[str, int]] = set()
         stored = []
         previous = {(c["name"], c["type"]): c for c in fake.commands.get(scope, [])}

@@ -123,6 +123,11 @@ class OpenAPI:
             self._validators[pointer] = Draft202012Validator(ref, registry=self.registry)
         return self._validators[pointer]
 
+    def locales(self) -> set[str]:
+        """The locales Discord knows (``AvailableLocalesEnum``)."""
+        enum = self.doc["components"]["schemas"]["AvailableLocalesEnum"]
+        return {choice["const"] for choice in enum["oneOf"]}
+
     def request_errors(self, path: str, method: str, body: Any) -> tuple[dict[str, Any], list[str]]:
         """Discord's ``errors`` object for a request body and one readable line per error."""
         pointer = _pointer("paths", path, method, "requestBody", "content", "application/json")

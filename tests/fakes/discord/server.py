@@ -325,16 +325,22 @@ class FakeDiscord(MemberActions):
         attachments: Sequence[FileSpec] = (),
         subcommand: str | None = None,
         group: str | None = None,
+        locale: str = "en-US",
     ) -> FakeInteraction:
-        """A user runs ``/name``: INTERACTION_CREATE type 2 goes to the connected client."""
+        """A user runs ``/name``: INTERACTION_CREATE type 2 goes to the connected client.
+
+        ``locale`` is the member's Discord language (Discord sends it with every interaction).
+        """
         if isinstance(options, Sequence) and not options:
             options = {}
         data = slash_data(
             self, guild, channel, name, options, attachments, subcommand, group, user_id
         )
-        return await self._interact(2, guild, channel, user_id, data, None)
+        return await self._interact(2, guild, channel, user_id, data, None, locale)
 
-    async def click(self, message: FakeMessage, custom_id: str, *, user_id: int) -> FakeInteraction:
+    async def click(
+        self, message: FakeMessage, custom_id: str, *, user_id: int, locale: str = "en-US"
+    ) -> FakeInteraction:
         """A user clicks the button ``custom_id`` of ``message``: INTERACTION_CREATE type 3."""
         if custom_id not in message.custom_ids():
             raise ValueError(f"message {message.id} has no component {custom_id!r}")
@@ -342,7 +348,7 @@ class FakeDiscord(MemberActions):
             raise ValueError(f"message {message.id} was deleted")
         channel = self.channels[message.channel_id]
         data = {"custom_id": custom_id, "component_type": 2}
-        return await self._interact(3, channel.guild, channel, user_id, data, message)
+        return await self._interact(3, channel.guild, channel, user_id, data, message, locale)
 
     async def _interact(
         self,
@@ -352,6 +358,7 @@ class FakeDiscord(MemberActions):
         user_id: int,
         data: dict[str, Any],
         message: FakeMessage | None,
+        locale: str = "en-US",
     ) -> FakeInteraction:
         session = next((s for s in reversed(self.sessions) if s.live), None)
         if session is None:
@@ -369,6 +376,7 @@ class FakeDiscord(MemberActions):
             created_at=self.now(),
             dispatched=0.0,
             message=message,
+            locale=locale,
         )
         inter.payload = interaction_create_json(self, inter, data)
         self.interactions[inter.id] = inter
